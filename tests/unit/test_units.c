@@ -1,0 +1,537 @@
+/* Unit tests of the pure modules: errors, strings, store url, docker host
+ * and API negotiation, settings, names, config, request parsing, router. */
+#include <check.h>
+#include <string.h>
+
+#include "config.h"
+#include "docker.h"
+#include "error.h"
+#include "hostinfo.h"
+#include "names.h"
+#include "request.h"
+#include "router.h"
+#include "settings.h"
+#include "storeurl.h"
+#include "str.h"
+#include "unit.h"
+
+/* ---- error ---- */
+
+START_TEST(test_error_status_map)
+{
+	ck_assert_int_eq(vd_err_http_status(VD_EBADREQ), 400);
+	ck_assert_int_eq(vd_err_http_status(VD_EMETHOD), 405);
+	ck_assert_int_eq(vd_err_http_status(VD_ELENGTH), 411);
+	ck_assert_int_eq(vd_err_http_status(VD_ETOOLARGE), 413);
+	ck_assert_int_eq(vd_err_http_status(VD_EMEDIA), 415);
+	ck_assert_int_eq(vd_err_http_status(VD_EINVALID), 422);
+	ck_assert_int_eq(vd_err_http_status(VD_EUNAVAIL), 503);
+	ck_assert_int_eq(vd_err_http_status(VD_ERR_KIND_MAX), 500);
+}
+END_TEST
+
+START_TEST(test_error_json_shape)
+{
+	struct vd_error e;
+	json_t *j;
+
+	vd_err_clear(&e);
+	ck_assert_int_eq(vd_err_field(&e, "port", "port must be %d-%d", 1, 65535), -1);
+	j = vd_err_json(&e);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "error");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "code")), "invalid_field");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "message")), "port must be 1-65535");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "field")), "port");
+	json_decref(j);
+	/* a message echoing invalid UTF-8 still yields an error body */
+	vd_err(&e, VD_EBADREQ, NULL, "bad \xff byte\x01");
+	j = vd_err_json(&e);
+	ck_assert_ptr_nonnull(j);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "message")), "bad ? byte?");
+	ck_assert_str_eq(json_string_value(json_object_get(j, "code")), "bad_request");
+	json_decref(j);
+}
+END_TEST
+
+/* ---- str ---- */
+
+START_TEST(test_pct_decode)
+{
+	char out[16];
+
+	ck_assert_int_eq(vd_pct_decode("a%20b+c", 7, out, sizeof(out), 1), 5);
+	ck_assert_str_eq(out, "a b c");
+	ck_assert_int_eq(vd_pct_decode("a+c", 3, out, sizeof(out), 0), 3);
+	ck_assert_str_eq(out, "a+c");
+	ck_assert_int_eq(vd_pct_decode("%4", 2, out, sizeof(out), 0), -1);
+	ck_assert_int_eq(vd_pct_decode("%zz", 3, out, sizeof(out), 0), -1);
+	ck_assert_int_eq(vd_pct_decode("%00", 3, out, sizeof(out), 0), -1);
+	ck_assert_int_eq(vd_pct_decode("0123456789abcdef", 16, out, sizeof(out), 0), -1);
+	ck_assert_int_eq(vd_pct_decode("%41", 3, out, sizeof(out), 0), 1);
+	ck_assert_str_eq(out, "A");
+}
+END_TEST
+
+START_TEST(test_utf8)
+{
+	ck_assert_int_eq(vd_utf8_valid("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80", 15), 1);
+	ck_assert_int_eq(vd_utf8_valid("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80", 14), 0);
+	ck_assert_int_eq(vd_utf8_valid("\xc0\xaf", 2), 0);          /* overlong */
+	ck_assert_int_eq(vd_utf8_valid("\xed\xa0\x80", 3), 0);      /* surrogate */
+	ck_assert_int_eq(vd_utf8_valid("\xe2\x82", 2), 0);          /* cut short */
+	ck_assert_int_eq(vd_utf8_valid("\xf5\x80\x80\x80", 4), 0);  /* above U+10FFFF */
+}
+END_TEST
+
+START_TEST(test_parse_long)
+{
+	long v;
+
+	ck_assert_int_eq(vd_parse_long("42", 0, 100, &v), 0);
+	ck_assert_int_eq(v, 42);
+	ck_assert_int_eq(vd_parse_long("101", 0, 100, &v), -1);
+	ck_assert_int_eq(vd_parse_long("4x", 0, 100, &v), -1);
+	ck_assert_int_eq(vd_parse_long(" 4", 0, 100, &v), -1);
+	ck_assert_int_eq(vd_parse_long("", 0, 100, &v), -1);
+	ck_assert_int_eq(vd_parse_long("99999999999999999999999", 0, 100, &v), -1);
+}
+END_TEST
+
+/* ---- store url ---- */
+
+START_TEST(test_storeurl_forms)
+{
+	struct vd_storeurl u;
+	struct vd_error e;
+
+	ck_assert_int_eq(vd_storeurl_parse("unix:///run/v/store.sock", &u, &e), 0);
+	ck_assert_int_eq(u.is_unix, 1);
+	ck_assert_str_eq(u.path, "/run/v/store.sock");
+	ck_assert_str_eq(u.password, "");
+
+	ck_assert_int_eq(vd_storeurl_parse("unix://app:p%40ss@/tmp/s.sock?db=3", &u, &e), 0);
+	ck_assert_str_eq(u.user, "app");
+	ck_assert_str_eq(u.password, "p@ss");
+	ck_assert_str_eq(u.path, "/tmp/s.sock");
+	ck_assert_int_eq(u.db, 3);
+
+	ck_assert_int_eq(vd_storeurl_parse("valkey://:secret@db.example:6380/2", &u, &e), 0);
+	ck_assert_int_eq(u.is_unix, 0);
+	ck_assert_str_eq(u.host, "db.example");
+	ck_assert_int_eq(u.port, 6380);
+	ck_assert_int_eq(u.db, 2);
+	ck_assert_str_eq(u.user, "");
+	ck_assert_str_eq(u.password, "secret");
+
+	ck_assert_int_eq(vd_storeurl_parse("redis://[::1]", &u, &e), 0);
+	ck_assert_str_eq(u.host, "::1");
+	ck_assert_int_eq(u.port, 6379);
+}
+END_TEST
+
+START_TEST(test_storeurl_refused)
+{
+	static const char *bad[] = {
+		"http://x", "unix://relative/path", "valkey://host:0", "valkey://host:65536",
+		"valkey://host:12ab", "valkey://ho st", "valkey://host/9999", "valkey://[::1",
+		"unix:///p?db=x", "valkey://", "unix://", "valkey://h:1/2/3",
+	};
+	struct vd_storeurl u;
+	struct vd_error e;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		vd_err_clear(&e);
+		ck_assert_msg(vd_storeurl_parse(bad[i], &u, &e) == -1, "accepted %s", bad[i]);
+		ck_assert_str_eq(e.code, "bad_store_url");
+	}
+}
+END_TEST
+
+START_TEST(test_storeurl_describe_hides_password)
+{
+	struct vd_storeurl u;
+	struct vd_error e;
+	char d[256];
+
+	ck_assert_int_eq(vd_storeurl_parse("valkey://u:topsecret@h:1/0", &u, &e), 0);
+	vd_storeurl_describe(&u, d, sizeof(d));
+	ck_assert_ptr_null(strstr(d, "topsecret"));
+	ck_assert_str_eq(d, "valkey://u@h:1/0");
+}
+END_TEST
+
+/* ---- docker (field case C11) ---- */
+
+START_TEST(test_docker_pick_api)
+{
+	struct vd_error e;
+	char v[16];
+
+	/* Debian's engine: 1.41, minimum 1.12 */
+	ck_assert_int_eq(vd_docker_pick_api("1.41", "1.12", v, sizeof(v), &e), 0);
+	ck_assert_str_eq(v, "1.41");
+	/* Docker 29: offers 1.52, refuses anything under 1.44 */
+	ck_assert_int_eq(vd_docker_pick_api("1.52", "1.44", v, sizeof(v), &e), 0);
+	ck_assert_str_eq(v, "1.52");
+	/* a newer engine than we know: we speak our newest */
+	ck_assert_int_eq(vd_docker_pick_api("1.60", "1.44", v, sizeof(v), &e), 0);
+	ck_assert_str_eq(v, VD_DOCKER_API_MAX);
+	/* too old for us: both versions named */
+	ck_assert_int_eq(vd_docker_pick_api("1.40", "1.12", v, sizeof(v), &e), -1);
+	ck_assert_ptr_nonnull(strstr(e.message, "1.40"));
+	ck_assert_ptr_nonnull(strstr(e.message, VD_DOCKER_API_MIN));
+	/* an engine whose minimum is above our newest */
+	ck_assert_int_eq(vd_docker_pick_api("1.70", "1.60", v, sizeof(v), &e), -1);
+	ck_assert_ptr_nonnull(strstr(e.message, "1.60"));
+	ck_assert_ptr_nonnull(strstr(e.message, VD_DOCKER_API_MAX));
+	ck_assert_int_eq(vd_docker_pick_api("one.41", NULL, v, sizeof(v), &e), -1);
+	ck_assert_int_eq(vd_docker_pick_api("1.41x", NULL, v, sizeof(v), &e), -1);
+}
+END_TEST
+
+START_TEST(test_docker_parse_host)
+{
+	struct vd_docker_host h;
+	struct vd_error e;
+
+	ck_assert_int_eq(vd_docker_parse_host(NULL, 0, &h, &e), 0);
+	ck_assert_int_eq(h.is_unix, 1);
+	ck_assert_str_eq(h.path, "/var/run/docker.sock");
+	ck_assert_int_eq(vd_docker_parse_host("tcp://10.0.0.5:2376", 1, &h, &e), 0);
+	ck_assert_str_eq(h.base_url, "https://10.0.0.5:2376");
+	ck_assert_int_eq(vd_docker_parse_host("tcp://h:2375", 0, &h, &e), 0);
+	ck_assert_str_eq(h.base_url, "http://h:2375");
+	ck_assert_int_eq(vd_docker_parse_host("ssh://h", 0, &h, &e), -1);
+	ck_assert_int_eq(vd_docker_parse_host("unix://rel", 0, &h, &e), -1);
+	ck_assert_int_eq(vd_docker_parse_host("tcp://h:1/x", 0, &h, &e), -1);
+	ck_assert_int_eq(vd_docker_parse_host("tcp://h@evil:1", 0, &h, &e), -1);
+}
+END_TEST
+
+/* ---- settings ---- */
+
+START_TEST(test_settings_apply)
+{
+	struct vd_error e;
+	json_t *doc = vd_settings_defaults();
+	json_t *patch;
+
+	ck_assert_int_eq(json_integer_value(json_object_get(doc, "metrics_interval")), 10);
+	patch = json_pack("{s:i,s:s}", "metrics_interval", 30, "publish_address", "0.0.0.0");
+	ck_assert_int_eq(vd_settings_apply(doc, patch, &e), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(doc, "metrics_interval")), 30);
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "publish_address")), "0.0.0.0");
+	json_decref(patch);
+
+	/* unknown key, wrong type, out of bounds, bad address, crossed range:
+	 * each 422 naming the field, doc unchanged */
+	patch = json_pack("{s:i}", "colour", 1);
+	ck_assert_int_eq(vd_settings_apply(doc, patch, &e), -1);
+	ck_assert_int_eq(e.kind, VD_EINVALID);
+	ck_assert_str_eq(e.field, "colour");
+	json_decref(patch);
+	patch = json_pack("{s:s}", "metrics_interval", "10");
+	ck_assert_int_eq(vd_settings_apply(doc, patch, &e), -1);
+	ck_assert_str_eq(e.field, "metrics_interval");
+	json_decref(patch);
+	patch = json_pack("{s:i}", "metrics_interval", 0);
+	ck_assert_int_eq(vd_settings_apply(doc, patch, &e), -1);
+	json_decref(patch);
+	patch = json_pack("{s:s}", "publish_address", "localhost; rm");
+	ck_assert_int_eq(vd_settings_apply(doc, patch, &e), -1);
+	ck_assert_str_eq(e.field, "publish_address");
+	json_decref(patch);
+	patch = json_pack("{s:i,s:i}", "port_range_start", 9000, "port_range_end", 8000);
+	ck_assert_int_eq(vd_settings_apply(doc, patch, &e), -1);
+	ck_assert_str_eq(e.field, "port_range_start");
+	json_decref(patch);
+	patch = json_pack("{s:s}", "instance_image", "valkey/valkey:8 --privileged");
+	ck_assert_int_eq(vd_settings_apply(doc, patch, &e), -1);
+	json_decref(patch);
+	ck_assert_int_eq(json_integer_value(json_object_get(doc, "metrics_interval")), 30);
+	ck_assert_int_eq(json_integer_value(json_object_get(doc, "port_range_start")), 7000);
+	json_decref(doc);
+}
+END_TEST
+
+START_TEST(test_settings_from_stored)
+{
+	json_t *stored = json_pack("{s:i,s:s,s:s}", "metrics_interval", 60, "gone_key", "x",
+	    "publish_address", "not an ip");
+	json_t *doc = vd_settings_from_stored(stored);
+
+	ck_assert_int_eq(json_integer_value(json_object_get(doc, "metrics_interval")), 60);
+	ck_assert_ptr_null(json_object_get(doc, "gone_key"));
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "publish_address")), "127.0.0.1");
+	json_decref(stored);
+	json_decref(doc);
+}
+END_TEST
+
+/* ---- names ---- */
+
+START_TEST(test_names)
+{
+	struct vd_error e;
+	char long_name[80];
+
+	ck_assert_int_eq(vd_name_check("name", "cache-1_a", &e), 0);
+	ck_assert_int_eq(vd_name_check("name", "Cache", &e), -1);
+	ck_assert_str_eq(e.field, "name");
+	ck_assert_int_eq(vd_name_check("name", "1cache", &e), -1);
+	ck_assert_int_eq(vd_name_check("name", "", &e), -1);
+	ck_assert_int_eq(vd_name_check("name", "a/../b", &e), -1);
+	ck_assert_int_eq(vd_name_check("name", "a b", &e), -1);
+	memset(long_name, 'a', 64);
+	long_name[64] = '\0';
+	ck_assert_int_eq(vd_name_check("name", long_name, &e), -1);
+	long_name[63] = '\0';
+	ck_assert_int_eq(vd_name_check("name", long_name, &e), 0);
+}
+END_TEST
+
+/* ---- config ---- */
+
+START_TEST(test_config_file_and_precedence)
+{
+	struct vd_config cfg;
+	struct vd_error e;
+	char *argv[] = { "--workers=3", "--data-dir", "/srv/vd" };
+
+	unsetenv("VALDOCK_WORKERS");
+	unsetenv("VALDOCK_CONFIG");
+	setenv("VALDOCK_MAX_REQUESTS", "77", 1);
+	ck_assert_int_eq(vd_config_load(&cfg, 3, argv, &e), 0);
+	ck_assert_int_eq(cfg.workers, 3);
+	ck_assert_int_eq(cfg.max_requests, 77);
+	ck_assert_str_eq(cfg.data_dir, "/srv/vd");
+	ck_assert_str_eq(cfg.socket_path, "/srv/vd/run/fcgi.sock");
+	ck_assert_str_eq(cfg.http_addr, "127.0.0.1:8080");
+	unsetenv("VALDOCK_MAX_REQUESTS");
+
+	ck_assert_int_eq(vd_config_parse_file_text(&cfg, "# comment\n\n workers = 5 \r\n"
+	    "http_addr=0.0.0.0:9000\n", "f", &e), 0);
+	ck_assert_int_eq(cfg.workers, 5);
+	ck_assert_str_eq(cfg.http_addr, "0.0.0.0:9000");
+	ck_assert_int_eq(vd_config_parse_file_text(&cfg, "workers = 0\n", "f", &e), -1);
+	ck_assert_ptr_nonnull(strstr(e.message, "f:1"));
+	ck_assert_int_eq(vd_config_parse_file_text(&cfg, "\nnope = 1\n", "f", &e), -1);
+	ck_assert_ptr_nonnull(strstr(e.message, "f:2"));
+	ck_assert_int_eq(vd_config_parse_file_text(&cfg, "workers\n", "f", &e), -1);
+}
+END_TEST
+
+START_TEST(test_config_refuses)
+{
+	struct vd_config cfg;
+	struct vd_error e;
+	char *unknown[] = { "--colour=red" };
+	char *relative[] = { "--data-dir=var/lib" };
+	char *novalue[] = { "--workers" };
+
+	ck_assert_int_eq(vd_config_load(&cfg, 1, unknown, &e), -1);
+	ck_assert_int_eq(vd_config_load(&cfg, 1, relative, &e), -1);
+	ck_assert_int_eq(vd_config_load(&cfg, 1, novalue, &e), -1);
+	setenv("VALDOCK_WORKERS", "many", 1);
+	ck_assert_int_eq(vd_config_load(&cfg, 0, NULL, &e), -1);
+	ck_assert_ptr_nonnull(strstr(e.message, "VALDOCK_WORKERS"));
+	unsetenv("VALDOCK_WORKERS");
+}
+END_TEST
+
+/* ---- request ---- */
+
+START_TEST(test_query)
+{
+	struct vd_req r;
+	struct vd_error e;
+
+	vd_req_init(&r);
+	ck_assert_int_eq(vd_req_parse_query(&r, "keep_data=true&range=1h&x=a%20b&flag", &e), 0);
+	ck_assert_int_eq(r.nquery, 4);
+	ck_assert_str_eq(vd_req_query(&r, "keep_data"), "true");
+	ck_assert_str_eq(vd_req_query(&r, "x"), "a b");
+	ck_assert_str_eq(vd_req_query(&r, "flag"), "");
+	ck_assert_ptr_null(vd_req_query(&r, "nope"));
+	ck_assert_int_eq(vd_req_parse_query(&r, "a=1&a=2", &e), -1);
+	ck_assert_int_eq(e.kind, VD_EBADREQ);
+	ck_assert_int_eq(vd_req_parse_query(&r, "a=%0a", &e), -1);
+	ck_assert_int_eq(vd_req_parse_query(&r, "a=%zz", &e), -1);
+	ck_assert_int_eq(vd_req_parse_query(&r, "=v", &e), -1);
+	ck_assert_int_eq(vd_req_parse_query(&r, "a=%ff", &e), -1);
+	ck_assert_int_eq(vd_req_parse_query(&r, "a&b&c&d&e&f&g&h&i&j&k&l&m&n&o&p&q", &e), -1);
+	ck_assert_int_eq(vd_req_parse_query(&r, "", &e), 0);
+	ck_assert_int_eq(r.nquery, 0);
+}
+END_TEST
+
+START_TEST(test_body_checks)
+{
+	struct vd_req r;
+	struct vd_error e;
+
+	vd_req_init(&r);
+	/* JSON route without a length: 411; chunked anywhere: 411 */
+	ck_assert_int_eq(vd_req_check_body(&r, 1, 100, &e), -1);
+	ck_assert_int_eq(e.kind, VD_ELENGTH);
+	ck_assert_int_eq(vd_req_check_body(&r, 0, 100, &e), 0);
+	r.chunked = 1;
+	ck_assert_int_eq(vd_req_check_body(&r, 0, 100, &e), -1);
+	ck_assert_int_eq(e.kind, VD_ELENGTH);
+	r.chunked = 0;
+	r.content_length = 101;
+	ck_assert_int_eq(vd_req_check_body(&r, 1, 100, &e), -1);
+	ck_assert_int_eq(e.kind, VD_ETOOLARGE);
+	r.content_length = 10;
+	strcpy(r.content_type, "text/plain");
+	ck_assert_int_eq(vd_req_check_body(&r, 1, 100, &e), -1);
+	ck_assert_int_eq(e.kind, VD_EMEDIA);
+	strcpy(r.content_type, "application/json; charset=utf-8");
+	ck_assert_int_eq(vd_req_check_body(&r, 1, 100, &e), 0);
+	strcpy(r.content_type, "application/jsonx");
+	ck_assert_int_eq(vd_req_check_body(&r, 1, 100, &e), -1);
+	r.content_length = 0;
+	strcpy(r.content_type, "application/json");
+	ck_assert_int_eq(vd_req_check_body(&r, 1, 100, &e), -1);
+	ck_assert_int_eq(e.kind, VD_EBADREQ);
+}
+END_TEST
+
+START_TEST(test_json_body)
+{
+	struct vd_error e;
+	json_t *j;
+
+	ck_assert_int_eq(vd_req_parse_json("{\"a\":1}", 7, &j, &e), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "a")), 1);
+	json_decref(j);
+	ck_assert_int_eq(vd_req_parse_json("{\"a\":1,\n\"b\":}", 14, &j, &e), -1);
+	ck_assert_int_eq(e.kind, VD_EBADREQ);
+	ck_assert_ptr_nonnull(strstr(e.message, "line 2"));
+	ck_assert_ptr_null(j);
+	ck_assert_int_eq(vd_req_parse_json("[1]", 3, &j, &e), -1);
+	ck_assert_int_eq(vd_req_parse_json("{\"a\":1,\"a\":2}", 13, &j, &e), -1);
+	ck_assert_int_eq(vd_req_parse_json("{\"a\":\"\xff\"}", 9, &j, &e), -1);
+	ck_assert_int_eq(vd_req_parse_json("{}{}", 4, &j, &e), -1);
+}
+END_TEST
+
+/* ---- router ---- */
+
+static int
+h_dummy(struct vd_ctx *c, struct vd_req *r, struct vd_resp *p, struct vd_error *e)
+{
+	(void)c; (void)r; (void)p; (void)e;
+	return 0;
+}
+
+static int
+check_id(const char *v, struct vd_error *e)
+{
+	return vd_name_check("id", v, e);
+}
+
+static const struct vd_route t_routes[] = {
+	{ "GET", "/api/v1/things", h_dummy, VD_ROLE_VIEWER, VD_BODY_NONE, 0, NULL, "" },
+	{ "POST", "/api/v1/things", h_dummy, VD_ROLE_OPERATOR, VD_BODY_JSON, 0, NULL, "" },
+	{ "GET", "/api/v1/things/:id", h_dummy, VD_ROLE_VIEWER, VD_BODY_NONE, 0, NULL, "" },
+	{ "DELETE", "/api/v1/things/:id", h_dummy, VD_ROLE_OPERATOR, VD_BODY_NONE, 0, NULL, "" },
+	{ "POST", "/api/v1/things/:id/start", h_dummy, VD_ROLE_OPERATOR, VD_BODY_NONE, 0, NULL, "" },
+};
+static const struct vd_param_rule t_rules[] = { { "id", check_id } };
+
+static int
+route(const char *method, const char *path, struct vd_req *r, const struct vd_route **out,
+    char *allow, struct vd_error *e)
+{
+	vd_req_init(r);
+	strcpy(r->method, method);
+	strcpy(r->path, path);
+	return vd_router_match(t_routes, 5, t_rules, 1, r, out, allow, 64, e);
+}
+
+START_TEST(test_router)
+{
+	const struct vd_route *rt;
+	struct vd_req r;
+	struct vd_error e;
+	char allow[64];
+
+	ck_assert_int_eq(route("GET", "/api/v1/things", &r, &rt, allow, &e), 0);
+	ck_assert_ptr_eq(rt, &t_routes[0]);
+	ck_assert_int_eq(route("GET", "/api/v1/things/", &r, &rt, allow, &e), 0);
+	ck_assert_int_eq(route("POST", "/api/v1/things/cache-1/start", &r, &rt, allow, &e), 0);
+	ck_assert_ptr_eq(rt, &t_routes[4]);
+	ck_assert_str_eq(vd_req_param(&r, "id"), "cache-1");
+	ck_assert_int_eq(route("HEAD", "/api/v1/things/c1", &r, &rt, allow, &e), 0);
+	ck_assert_int_eq(r.head, 1);
+
+	ck_assert_int_eq(route("PUT", "/api/v1/things/c1", &r, &rt, allow, &e), -1);
+	ck_assert_int_eq(e.kind, VD_EMETHOD);
+	ck_assert_str_eq(allow, "GET, HEAD, DELETE");
+	ck_assert_int_eq(r.nparams, 0);
+	ck_assert_int_eq(route("PATCH", "/api/v1/things", &r, &rt, allow, &e), -1);
+	ck_assert_str_eq(allow, "GET, HEAD, POST");
+
+	ck_assert_int_eq(route("GET", "/api/v1/nothing", &r, &rt, allow, &e), -1);
+	ck_assert_int_eq(e.kind, VD_ENOTFOUND);
+	ck_assert_int_eq(route("GET", "/api/v1/things/c1/../c2", &r, &rt, allow, &e), -1);
+	ck_assert_int_eq(e.kind, VD_ENOTFOUND);
+	ck_assert_int_eq(route("GET", "/api/v1//things", &r, &rt, allow, &e), -1);
+	ck_assert_int_eq(route("GET", "api/v1/things", &r, &rt, allow, &e), -1);
+
+	/* a captured value its rule refuses: 422 naming the parameter */
+	ck_assert_int_eq(route("GET", "/api/v1/things/Bad%20Name", &r, &rt, allow, &e), -1);
+	ck_assert_int_eq(e.kind, VD_EINVALID);
+	ck_assert_str_eq(e.field, "id");
+	/* encoded slash, NUL, control byte: 400 */
+	ck_assert_int_eq(route("GET", "/api/v1/things/a%2Fb", &r, &rt, allow, &e), -1);
+	ck_assert_int_eq(e.kind, VD_EBADREQ);
+	ck_assert_int_eq(route("GET", "/api/v1/things/a%00", &r, &rt, allow, &e), -1);
+	ck_assert_int_eq(route("GET", "/api/v1/things/a%0a", &r, &rt, allow, &e), -1);
+}
+END_TEST
+
+/* ---- hostinfo ---- */
+
+START_TEST(test_meminfo)
+{
+	long long t, a;
+
+	ck_assert_int_eq(vd_hostinfo_parse_meminfo("MemTotal:  2048 kB\nMemFree: 1 kB\n"
+	    "MemAvailable:    1024 kB\n", &t, &a), 0);
+	ck_assert_int_eq(t, 2048LL * 1024);
+	ck_assert_int_eq(a, 1024LL * 1024);
+	ck_assert_int_eq(vd_hostinfo_parse_meminfo("MemTotal: 5 kB\n", &t, &a), -1);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("valdock units");
+	TCase *tc = tcase_create("pure");
+
+	tcase_add_test(tc, test_error_status_map);
+	tcase_add_test(tc, test_error_json_shape);
+	tcase_add_test(tc, test_pct_decode);
+	tcase_add_test(tc, test_utf8);
+	tcase_add_test(tc, test_parse_long);
+	tcase_add_test(tc, test_storeurl_forms);
+	tcase_add_test(tc, test_storeurl_refused);
+	tcase_add_test(tc, test_storeurl_describe_hides_password);
+	tcase_add_test(tc, test_docker_pick_api);
+	tcase_add_test(tc, test_docker_parse_host);
+	tcase_add_test(tc, test_settings_apply);
+	tcase_add_test(tc, test_settings_from_stored);
+	tcase_add_test(tc, test_names);
+	tcase_add_test(tc, test_config_file_and_precedence);
+	tcase_add_test(tc, test_config_refuses);
+	tcase_add_test(tc, test_query);
+	tcase_add_test(tc, test_body_checks);
+	tcase_add_test(tc, test_json_body);
+	tcase_add_test(tc, test_router);
+	tcase_add_test(tc, test_meminfo);
+	suite_add_tcase(s, tc);
+	return vd_unit_run(s);
+}
