@@ -161,11 +161,15 @@ dispatch(struct vd_ctx *ctx, FCGX_Request *fr, struct vd_req *req, struct vd_res
 	return route->handler(ctx, req, resp, err);
 }
 
+/* Headers are formatted with snprintf: libfcgi's own FCGX_FPrintF knows no
+ * %zu and silently stops at it. */
 static void
 write_response(FCGX_Request *fr, const struct vd_req *req, struct vd_resp *resp)
 {
+	char head[1024];
 	char *text = NULL;
 	size_t len = 0;
+	int n;
 
 	if (resp->body != NULL)
 		text = json_dumps(resp->body, JSON_COMPACT | JSON_ENSURE_ASCII);
@@ -173,14 +177,15 @@ write_response(FCGX_Request *fr, const struct vd_req *req, struct vd_resp *resp)
 		resp->status = 500;
 	if (text != NULL)
 		len = strlen(text);
-	FCGX_FPrintF(fr->out, "Status: %d %s\r\nContent-Type: application/json\r\n"
-	    "Cache-Control: no-store\r\nX-Request-Id: %s\r\nContent-Length: %zu\r\n",
-	    resp->status, reason_phrase(resp->status), req->id, len);
-	if (resp->allow[0] != '\0')
-		FCGX_FPrintF(fr->out, "Allow: %s\r\n", resp->allow);
-	if (resp->location[0] != '\0')
-		FCGX_FPrintF(fr->out, "Location: %s\r\n", resp->location);
-	FCGX_PutS("\r\n", fr->out);
+	n = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Type: application/json\r\n"
+	    "Cache-Control: no-store\r\nX-Request-Id: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s%s\r\n",
+	    resp->status, reason_phrase(resp->status), req->id, len,
+	    resp->allow[0] ? "Allow: " : "", resp->allow, resp->allow[0] ? "\r\n" : "",
+	    resp->location[0] ? "Location: " : "", resp->location, resp->location[0] ? "\r\n" : "");
+	if (n < 0 || (size_t)n >= sizeof(head))
+		n = snprintf(head, sizeof(head), "Status: 500 Internal Server Error\r\n"
+		    "Content-Length: 0\r\n\r\n");
+	FCGX_PutStr(head, n, fr->out);
 	if (text != NULL && !req->head)
 		FCGX_PutStr(text, (int)len, fr->out);
 	free(text);
