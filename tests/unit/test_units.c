@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "config.h"
+#include "crypto.h"
+#include "dockerlogs.h"
 #include "docker.h"
 #include "error.h"
 #include "hostinfo.h"
@@ -13,6 +15,7 @@
 #include "settings.h"
 #include "storeurl.h"
 #include "str.h"
+#include "units.h"
 #include "unit.h"
 
 /* ---- error ---- */
@@ -506,6 +509,176 @@ START_TEST(test_meminfo)
 }
 END_TEST
 
+
+/* ---- units ---- */
+
+START_TEST(test_units)
+{
+	long long v;
+	char out[32];
+
+	ck_assert_int_eq(vd_units_parse_bytes("256mb", &v), 0);
+	ck_assert_int_eq(v, 256LL * 1024 * 1024);
+	ck_assert_int_eq(vd_units_parse_bytes("1GB", &v), 0);
+	ck_assert_int_eq(v, 1024LL * 1024 * 1024);
+	ck_assert_int_eq(vd_units_parse_bytes("512k", &v), 0);
+	ck_assert_int_eq(v, 512LL * 1024);
+	ck_assert_int_eq(vd_units_parse_bytes("1000", &v), 0);
+	ck_assert_int_eq(v, 1000);
+	ck_assert_int_eq(vd_units_parse_bytes("1.5gb", &v), -1);
+	ck_assert_int_eq(vd_units_parse_bytes("-1mb", &v), -1);
+	ck_assert_int_eq(vd_units_parse_bytes("mb", &v), -1);
+	ck_assert_int_eq(vd_units_parse_bytes("12tb", &v), -1);
+	ck_assert_int_eq(vd_units_parse_bytes("99999999999999999999", &v), -1);
+	ck_assert_int_eq(vd_units_parse_bytes("9999999999999gb", &v), -1);
+	vd_units_format_bytes(256LL * 1024 * 1024, out, sizeof(out));
+	ck_assert_str_eq(out, "256mb");
+	vd_units_format_bytes(3LL * 1024 * 1024 * 1024, out, sizeof(out));
+	ck_assert_str_eq(out, "3gb");
+	vd_units_format_bytes(1000, out, sizeof(out));
+	ck_assert_str_eq(out, "1000");
+}
+END_TEST
+
+/* ---- crypto ---- */
+
+START_TEST(test_seal_open)
+{
+	unsigned char key[VD_CRYPTO_KEYBYTES], other[VD_CRYPTO_KEYBYTES];
+	char out[64], *hex, *hex2;
+
+	ck_assert_int_eq(vd_crypto_init(), 0);
+	memset(key, 7, sizeof(key));
+	memset(other, 8, sizeof(other));
+	hex = vd_crypto_seal_hex(key, "admin-secret", 12);
+	hex2 = vd_crypto_seal_hex(key, "admin-secret", 12);
+	ck_assert_ptr_null(strstr(hex, "admin-secret"));
+	ck_assert_str_ne(hex, hex2);                     /* fresh nonce each time */
+	ck_assert_int_eq(vd_crypto_open_hex(key, hex, out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "admin-secret");
+	ck_assert_int_eq(vd_crypto_open_hex(other, hex, out, sizeof(out)), -1);
+	hex[strlen(hex) - 1] = hex[strlen(hex) - 1] == '0' ? '1' : '0';
+	ck_assert_int_eq(vd_crypto_open_hex(key, hex, out, sizeof(out)), -1);
+	ck_assert_int_eq(vd_crypto_open_hex(key, "zz", out, sizeof(out)), -1);
+	ck_assert_int_eq(vd_crypto_open_hex(key, hex2, out, 5), -1);
+	free(hex);
+	free(hex2);
+}
+END_TEST
+
+START_TEST(test_sha256_hex)
+{
+	char h[65];
+
+	vd_crypto_sha256_hex("abc", 3, h);
+	ck_assert_str_eq(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+END_TEST
+
+/* ---- docker logs (field case C12) ---- */
+
+struct logbuf {
+	char out[3][256];
+	size_t len[3];
+};
+
+static void
+collect(enum vd_log_stream st, const char *text, size_t len, void *arg)
+{
+	struct logbuf *b = arg;
+
+	ck_assert_int_le(b->len[st] + len, sizeof(b->out[st]) - 1);
+	memcpy(b->out[st] + b->len[st], text, len);
+	b->len[st] += len;
+	b->out[st][b->len[st]] = '\0';
+	ck_assert(vd_utf8_valid(text, len));
+}
+
+/* Two frames (stdout "héllo €", stderr "日本") fed one byte at a time and in
+ * one piece give the same text: no frame or character is split. */
+START_TEST(test_logs_frames_split_anywhere)
+{
+	static const unsigned char frames[] = {
+		1, 0, 0, 0, 0, 0, 0, 10, 'h', 0xc3, 0xa9, 'l', 'l', 'o', ' ', 0xe2, 0x82, 0xac,
+		2, 0, 0, 0, 0, 0, 0, 3, 0xe6, 0x97, 0xa5,
+		2, 0, 0, 0, 0, 0, 0, 3, 0xe6, 0x9c, 0xac,
+	};
+	struct vd_logs_parser p;
+	struct logbuf whole, bytewise;
+
+	memset(&whole, 0, sizeof(whole));
+	memset(&bytewise, 0, sizeof(bytewise));
+	vd_logs_init(&p, 0);
+	ck_assert_int_eq(vd_logs_feed(&p, frames, sizeof(frames), collect, &whole), 0);
+	vd_logs_finish(&p, collect, &whole);
+	ck_assert_str_eq(whole.out[1], "h\xc3\xa9llo \xe2\x82\xac");
+	ck_assert_str_eq(whole.out[2], "\xe6\x97\xa5\xe6\x9c\xac");
+	vd_logs_init(&p, 0);
+	for (size_t i = 0; i < sizeof(frames); i++)
+		ck_assert_int_eq(vd_logs_feed(&p, frames + i, 1, collect, &bytewise), 0);
+	vd_logs_finish(&p, collect, &bytewise);
+	ck_assert_str_eq(bytewise.out[1], whole.out[1]);
+	ck_assert_str_eq(bytewise.out[2], whole.out[2]);
+}
+END_TEST
+
+/* A character split across two frames of the same stream is joined. */
+START_TEST(test_logs_char_across_frames)
+{
+	static const unsigned char frames[] = {
+		1, 0, 0, 0, 0, 0, 0, 2, 'a', 0xe2,
+		1, 0, 0, 0, 0, 0, 0, 3, 0x82, 0xac, 'b',
+	};
+	struct vd_logs_parser p;
+	struct logbuf b;
+
+	memset(&b, 0, sizeof(b));
+	vd_logs_init(&p, 0);
+	ck_assert_int_eq(vd_logs_feed(&p, frames, sizeof(frames), collect, &b), 0);
+	ck_assert_str_eq(b.out[1], "a\xe2\x82\xac" "b");
+}
+END_TEST
+
+/* With a TTY the bytes are raw: a frame-like header is text, not framing. */
+START_TEST(test_logs_tty_raw)
+{
+	static const unsigned char raw[] = { 'r', 'e', 'a', 'd', 'y', ' ', 0xf0, 0x9f, 0x98, 0x80, '\n' };
+	struct vd_logs_parser p;
+	struct logbuf b;
+
+	memset(&b, 0, sizeof(b));
+	vd_logs_init(&p, 1);
+	ck_assert_int_eq(vd_logs_feed(&p, raw, 8, collect, &b), 0);
+	ck_assert_str_eq(b.out[1], "ready ");      /* the emoji waits for its rest */
+	ck_assert_int_eq(vd_logs_feed(&p, raw + 8, sizeof(raw) - 8, collect, &b), 0);
+	ck_assert_str_eq(b.out[1], "ready \xf0\x9f\x98\x80\n");
+}
+END_TEST
+
+START_TEST(test_logs_malformed)
+{
+	static const unsigned char bad_header[] = { 7, 0, 0, 0, 0, 0, 0, 1, 'x' };
+	static const unsigned char bad_utf8[] = { 1, 0, 0, 0, 0, 0, 0, 4, 'a', 0xff, 0xc3, 'b' };
+	struct vd_logs_parser p;
+	struct logbuf b;
+
+	memset(&b, 0, sizeof(b));
+	vd_logs_init(&p, 0);
+	ck_assert_int_eq(vd_logs_feed(&p, bad_header, sizeof(bad_header), collect, &b), -1);
+	ck_assert_int_eq(vd_logs_feed(&p, bad_utf8, sizeof(bad_utf8), collect, &b), -1);
+	vd_logs_init(&p, 0);
+	ck_assert_int_eq(vd_logs_feed(&p, bad_utf8, sizeof(bad_utf8), collect, &b), 0);
+	ck_assert_str_eq(b.out[1], "a\xef\xbf\xbd\xef\xbf\xbd" "b");
+	/* a stream that ends inside a character */
+	memset(&b, 0, sizeof(b));
+	vd_logs_init(&p, 1);
+	vd_logs_feed(&p, "\xe2\x82", 2, collect, &b);
+	ck_assert_uint_eq(b.len[1], 0);
+	vd_logs_finish(&p, collect, &b);
+	ck_assert_str_eq(b.out[1], "\xef\xbf\xbd");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -532,6 +705,13 @@ main(void)
 	tcase_add_test(tc, test_json_body);
 	tcase_add_test(tc, test_router);
 	tcase_add_test(tc, test_meminfo);
+	tcase_add_test(tc, test_units);
+	tcase_add_test(tc, test_seal_open);
+	tcase_add_test(tc, test_sha256_hex);
+	tcase_add_test(tc, test_logs_frames_split_anywhere);
+	tcase_add_test(tc, test_logs_char_across_frames);
+	tcase_add_test(tc, test_logs_tty_raw);
+	tcase_add_test(tc, test_logs_malformed);
 	suite_add_tcase(s, tc);
 	return vd_unit_run(s);
 }
