@@ -116,6 +116,10 @@ vd_crypto_master_key(const char *data_dir, int create, unsigned char key[VD_CRYP
 	}
 	if (!create)
 		return vd_err(err, VD_EINTERNAL, "no_master_key", "no master key in %s", path);
+	snprintf(path, sizeof(path), "%s/secrets", data_dir);
+	if (vd_fs_mkdirs(path, 0700, err) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/secrets/master.key", data_dir);
 	randombytes_buf(key, VD_CRYPTO_KEYBYTES);
 	return vd_fs_write_atomic(path, key, VD_CRYPTO_KEYBYTES, 0600, err);
 }

@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "docker.h"
+#include "dockerlogs.h"
 #include "str.h"
 
 #define DOCKER_MAX_BODY (16u * 1024 * 1024)
@@ -193,6 +194,26 @@ docker_header_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
+/* Transport options shared by every handle talking to this daemon. */
+static void
+docker_transport(const struct vd_docker *d, CURL *h)
+{
+	char path[sizeof(d->cert_dir) + 16];
+
+	if (d->host.is_unix)
+		curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, d->host.path);
+	if (d->host.tls && d->cert_dir[0] != '\0') {
+		snprintf(path, sizeof(path), "%s/ca.pem", d->cert_dir);
+		curl_easy_setopt(h, CURLOPT_CAINFO, path);
+		snprintf(path, sizeof(path), "%s/cert.pem", d->cert_dir);
+		curl_easy_setopt(h, CURLOPT_SSLCERT, path);
+		snprintf(path, sizeof(path), "%s/key.pem", d->cert_dir);
+		curl_easy_setopt(h, CURLOPT_SSLKEY, path);
+	}
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(d->timeout_ms < 3000 ? d->timeout_ms : 3000));
+}
+
 /* One HTTP exchange with the daemon. full_path already carries the version
  * prefix (or none, for /_ping). */
 static int
@@ -200,7 +221,7 @@ docker_http(struct vd_docker *d, const char *method, const char *full_path, json
     long *status, struct docker_buf *resp, struct vd_error *err)
 {
 	struct curl_slist *hdrs = NULL;
-	char url[1024], path[sizeof(d->cert_dir) + 16];
+	char url[1024];
 	char *payload = NULL;
 	CURLcode rc;
 	int ret = -1;
@@ -215,20 +236,9 @@ docker_http(struct vd_docker *d, const char *method, const char *full_path, json
 	if ((size_t)snprintf(url, sizeof(url), "%s%s", d->host.base_url, full_path) >= sizeof(url))
 		return vd_err(err, VD_EINTERNAL, "docker_path", "docker request path too long");
 	curl_easy_setopt(d->curl, CURLOPT_URL, url);
-	if (d->host.is_unix)
-		curl_easy_setopt(d->curl, CURLOPT_UNIX_SOCKET_PATH, d->host.path);
-	if (d->host.tls && d->cert_dir[0] != '\0') {
-		snprintf(path, sizeof(path), "%s/ca.pem", d->cert_dir);
-		curl_easy_setopt(d->curl, CURLOPT_CAINFO, path);
-		snprintf(path, sizeof(path), "%s/cert.pem", d->cert_dir);
-		curl_easy_setopt(d->curl, CURLOPT_SSLCERT, path);
-		snprintf(path, sizeof(path), "%s/key.pem", d->cert_dir);
-		curl_easy_setopt(d->curl, CURLOPT_SSLKEY, path);
-	}
+	docker_transport(d, d->curl);
 	curl_easy_setopt(d->curl, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(d->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(d->curl, CURLOPT_TIMEOUT_MS, (long)d->timeout_ms);
-	curl_easy_setopt(d->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(d->timeout_ms < 3000 ? d->timeout_ms : 3000));
 	curl_easy_setopt(d->curl, CURLOPT_WRITEFUNCTION, docker_write_cb);
 	curl_easy_setopt(d->curl, CURLOPT_WRITEDATA, resp);
 	curl_easy_setopt(d->curl, CURLOPT_HEADERFUNCTION, docker_header_cb);
@@ -352,35 +362,112 @@ done:
 	return ret;
 }
 
-int
-vd_docker_call(struct vd_docker *d, const char *method, const char *path, json_t *body,
-    long *status, json_t **out, struct vd_error *err)
+/* The shared part of a versioned call: negotiation, path checks, the
+ * exchange and error mapping. b holds the body either way. */
+static int
+docker_versioned(struct vd_docker *d, const char *method, const char *path, json_t *body,
+    long *status, struct docker_buf *b, struct vd_error *err)
 {
-	struct docker_buf b = { 0 };
 	char full[768];
-	int ret = -1;
 
 	*status = 0;
-	if (out != NULL)
-		*out = NULL;
 	if (path[0] != '/' || vd_str_has_ctrl(path, strlen(path)) || strchr(path, ' ') != NULL)
 		return vd_err(err, VD_EINTERNAL, "docker_path", "refusing a malformed docker path");
 	if (docker_negotiate(d, err) < 0)
 		return -1;
 	if ((size_t)snprintf(full, sizeof(full), "/v%s%s", d->api, path) >= sizeof(full))
 		return vd_err(err, VD_EINTERNAL, "docker_path", "docker request path too long");
-	if (docker_http(d, method, full, body, status, &b, err) < 0)
-		goto done;
+	if (docker_http(d, method, full, body, status, b, err) < 0)
+		return -1;
 	if (*status >= 400) {
-		docker_status_err(d, *status, &b, err);
-		goto done;
+		docker_status_err(d, *status, b, err);
+		return -1;
 	}
-	if (out != NULL && b.len > 0)
+	return 0;
+}
+
+int
+vd_docker_call(struct vd_docker *d, const char *method, const char *path, json_t *body,
+    long *status, json_t **out, struct vd_error *err)
+{
+	struct docker_buf b = { 0 };
+	int ret;
+
+	if (out != NULL)
+		*out = NULL;
+	ret = docker_versioned(d, method, path, body, status, &b, err);
+	if (ret == 0 && out != NULL && b.len > 0)
 		*out = json_loadb(b.data, b.len, 0, NULL);
-	ret = 0;
-done:
 	free(b.data);
 	return ret;
+}
+
+int
+vd_docker_call_raw(struct vd_docker *d, const char *method, const char *path, long *status,
+    char **out, size_t *outlen, struct vd_error *err)
+{
+	struct docker_buf b = { 0 };
+
+	*out = NULL;
+	*outlen = 0;
+	if (docker_versioned(d, method, path, NULL, status, &b, err) < 0) {
+		free(b.data);
+		return -1;
+	}
+	if (b.data == NULL && (b.data = calloc(1, 1)) == NULL)
+		return vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
+	*out = b.data;
+	*outlen = b.len;
+	return 0;
+}
+
+struct logs_text {
+	char *p;
+	size_t len, cap;
+};
+
+static void
+logs_collect(enum vd_log_stream st, const char *text, size_t len, void *arg)
+{
+	struct logs_text *t = arg;
+	char *p;
+
+	(void)st;
+	if (t->len + len + 1 > t->cap) {
+		size_t cap = (t->cap ? t->cap * 2 : 1024) + len;
+
+		if ((p = realloc(t->p, cap)) == NULL)
+			return;
+		t->p = p;
+		t->cap = cap;
+	}
+	memcpy(t->p + t->len, text, len);
+	t->len += len;
+	t->p[t->len] = '\0';
+}
+
+int
+vd_docker_logs_tail(struct vd_docker *d, const char *container, int lines, int tty,
+    char **out, struct vd_error *err)
+{
+	struct vd_logs_parser parser;
+	struct logs_text t = { 0 };
+	char path[256], *raw;
+	size_t rawlen;
+	long status;
+
+	*out = NULL;
+	snprintf(path, sizeof(path), "/containers/%s/logs?stdout=1&stderr=1&tail=%d", container, lines);
+	if (vd_docker_call_raw(d, "GET", path, &status, &raw, &rawlen, err) < 0)
+		return -1;
+	vd_logs_init(&parser, tty);
+	vd_logs_feed(&parser, raw, rawlen, logs_collect, &t);
+	vd_logs_finish(&parser, logs_collect, &t);
+	free(raw);
+	if (t.p == NULL && (t.p = calloc(1, 1)) == NULL)
+		return vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
+	*out = t.p;
+	return 0;
 }
 
 int
@@ -397,6 +484,26 @@ vd_docker_ping(struct vd_docker *d, struct vd_error *err)
 		ret = vd_err(err, VD_EBADGATEWAY, "docker_error", "docker answered /_ping with %ld", status);
 	free(b.data);
 	return ret;
+}
+
+int
+vd_docker_stream_setup(struct vd_docker *d, CURL *h, const char *path,
+    size_t (*write_cb)(char *, size_t, size_t, void *), void *arg, struct vd_error *err)
+{
+	char url[1024];
+
+	if (path[0] != '/' || vd_str_has_ctrl(path, strlen(path)) || strchr(path, ' ') != NULL)
+		return vd_err(err, VD_EINTERNAL, "docker_path", "refusing a malformed docker path");
+	if (docker_negotiate(d, err) < 0)
+		return -1;
+	if ((size_t)snprintf(url, sizeof(url), "%s/v%s%s", d->host.base_url, d->api, path) >= sizeof(url))
+		return vd_err(err, VD_EINTERNAL, "docker_path", "docker request path too long");
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	docker_transport(d, h);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, arg);
+	return 0;
 }
 
 const char *

@@ -8,6 +8,7 @@
 #ifndef VD_DOCKER_H
 #define VD_DOCKER_H
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 #include "error.h"
@@ -46,6 +47,22 @@ void vd_docker_free(struct vd_docker *d);
  * when Docker cannot be reached, -1 with *status 0 and a 503 error. */
 int vd_docker_call(struct vd_docker *d, const char *method, const char *path, json_t *body,
     long *status, json_t **out, struct vd_error *err);
+
+/* Like vd_docker_call for answers that are not JSON: *out receives the raw
+ * body (NUL-terminated, caller frees) and *outlen its length. */
+int vd_docker_call_raw(struct vd_docker *d, const char *method, const char *path, long *status,
+    char **out, size_t *outlen, struct vd_error *err);
+
+/* The last `lines` lines of a container's stdout and stderr as UTF-8 text
+ * (frames removed unless the container has a TTY), into a new string. */
+int vd_docker_logs_tail(struct vd_docker *d, const char *container, int lines, int tty,
+    char **out, struct vd_error *err);
+
+/* Prepares the caller's easy handle h for a long-lived versioned GET of
+ * path (e.g. /events), whose body goes to write_cb as it arrives. The caller
+ * runs it (typically in a multi handle) and owns h. No overall timeout. */
+int vd_docker_stream_setup(struct vd_docker *d, CURL *h, const char *path,
+    size_t (*write_cb)(char *, size_t, size_t, void *), void *arg, struct vd_error *err);
 
 /* Negotiates if needed and answers the daemon's facts. */
 int vd_docker_ping(struct vd_docker *d, struct vd_error *err);

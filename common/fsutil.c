@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -60,6 +61,13 @@ int
 vd_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
     struct vd_error *err)
 {
+	return vd_fs_write_atomic_owned(path, data, len, mode, (uid_t)-1, (gid_t)-1, err);
+}
+
+int
+vd_fs_write_atomic_owned(const char *path, const void *data, size_t len, mode_t mode,
+    uid_t uid, gid_t gid, struct vd_error *err)
+{
 	char tmp[PATH_MAX];
 	const char *p = data;
 	int fd = -1;
@@ -71,6 +79,10 @@ vd_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0) {
 		vd_err(err, VD_EINTERNAL, "write_failed", "cannot create %s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && fchown(fd, uid, gid) < 0) {
+		vd_err(err, VD_EINTERNAL, "write_failed", "cannot chown %s: %s", tmp, strerror(errno));
 		goto fail;
 	}
 	if (fchmod(fd, mode) < 0) {
@@ -157,4 +169,27 @@ fail:
 	close(fd);
 	free(buf);
 	return -1;
+}
+
+static int
+remove_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (type == FTW_DP)
+		return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
+	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int
+vd_fs_remove_tree(const char *path, struct vd_error *err)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0 && errno == ENOENT)
+		return 0;
+	if (nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS) < 0)
+		return vd_err(err, VD_EINTERNAL, "remove_failed", "cannot remove %s: %s", path,
+		    strerror(errno));
+	return 0;
 }

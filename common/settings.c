@@ -173,3 +173,21 @@ done:
 	json_decref(next);
 	return ret;
 }
+
+json_t *
+vd_settings_load(struct vd_store *st, struct vd_error *err)
+{
+	redisReply *r = vd_store_cmdv(st, err, "GET", VD_SETTINGS_KEY, NULL);
+	json_t *stored = NULL, *doc;
+
+	if (r == NULL)
+		return NULL;
+	if (r->type == REDIS_REPLY_STRING)
+		stored = json_loadb(r->str, r->len, 0, NULL);
+	freeReplyObject(r);
+	doc = vd_settings_from_stored(stored);
+	json_decref(stored);
+	if (doc == NULL)
+		vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
+	return doc;
+}

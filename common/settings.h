@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "error.h"
+#include "store.h"
 
 #define VD_SETTINGS_KEY "settings"
 #define VD_SETTINGS_MAX_BODY 16384
@@ -17,6 +18,10 @@ json_t *vd_settings_defaults(void);
 /* New reference: the stored document (possibly NULL or from an older
  * Valdock) laid over the defaults; unknown stored keys are dropped. */
 json_t *vd_settings_from_stored(const json_t *stored);
+
+/* New reference: the settings as stored, laid over the defaults; NULL with
+ * err set when the store fails. */
+json_t *vd_settings_load(struct vd_store *st, struct vd_error *err);
 
 /* Checks every key of patch against the table (known key, type, bounds):
  * 422 naming the first bad field. */

@@ -7,6 +7,7 @@
 
 #include "store.h"
 #include "str.h"
+#include "valkey.h"
 
 #define STORE_MAX_ARGS 64
 
@@ -222,26 +223,12 @@ vd_store_info_field(struct vd_store *st, const char *section, const char *field,
     char *out, size_t outsz, struct vd_error *err)
 {
 	redisReply *r = vd_store_cmdv(st, err, "INFO", section, NULL);
-	size_t flen = strlen(field);
-	const char *p;
 	int rc = -1;
 
 	if (r == NULL)
 		return -1;
-	if (r->type == REDIS_REPLY_STRING) {
-		for (p = r->str; p != NULL && *p != '\0'; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
-			if (strncmp(p, field, flen) == 0 && p[flen] == ':') {
-				size_t n = strcspn(p + flen + 1, "\r\n");
-
-				if (n >= outsz)
-					n = outsz - 1;
-				memcpy(out, p + flen + 1, n);
-				out[n] = '\0';
-				rc = 0;
-				break;
-			}
-		}
-	}
+	if (r->type == REDIS_REPLY_STRING)
+		rc = vd_valkey_info_field(r->str, field, out, outsz);
 	freeReplyObject(r);
 	if (rc < 0)
 		vd_err(err, VD_EBADGATEWAY, "store_error", "store INFO has no %s", field);

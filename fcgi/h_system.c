@@ -117,30 +117,11 @@ vd_h_system_metrics(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp
 	return 0;
 }
 
-/* New reference to the current settings, or NULL with err set. */
-static json_t *
-settings_load(struct vd_ctx *ctx, struct vd_error *err)
-{
-	redisReply *r = vd_store_cmdv(ctx->store, err, "GET", VD_SETTINGS_KEY, NULL);
-	json_t *stored = NULL, *doc;
-
-	if (r == NULL)
-		return NULL;
-	if (r->type == REDIS_REPLY_STRING)
-		stored = json_loadb(r->str, r->len, 0, NULL);
-	freeReplyObject(r);
-	doc = vd_settings_from_stored(stored);
-	json_decref(stored);
-	if (doc == NULL)
-		vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
-	return doc;
-}
-
 int
 vd_h_settings_get(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp,
     struct vd_error *err)
 {
-	json_t *doc = settings_load(ctx, err);
+	json_t *doc = vd_settings_load(ctx->store, err);
 
 	if (doc == NULL)
 		return -1;
@@ -173,7 +154,7 @@ vd_h_settings_put(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp,
 		json_decref(doc);
 		free(text);
 		text = NULL;
-		if ((doc = settings_load(ctx, err)) == NULL)
+		if ((doc = vd_settings_load(ctx->store, err)) == NULL)
 			goto unwatch;
 		if (vd_settings_apply(doc, req->json, err) < 0)
 			goto unwatch;

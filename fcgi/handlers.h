@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "crypto.h"
 #include "docker.h"
 #include "request.h"
 #include "router.h"
@@ -18,6 +19,7 @@ struct vd_ctx {
 	struct vd_store *store;
 	struct vd_docker *docker;
 	time_t started;              /* when the pool master started */
+	unsigned char master_key[VD_CRYPTO_KEYBYTES];
 };
 
 /* system */
@@ -27,5 +29,22 @@ int vd_h_system_metrics(struct vd_ctx *, struct vd_req *, struct vd_resp *, stru
 int vd_h_settings_get(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
 int vd_h_settings_put(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
 int vd_v_settings_put(struct vd_req *, struct vd_error *);
+
+/* instances */
+int vd_h_instances_create(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
+int vd_h_instances_list(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
+int vd_h_instances_get(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
+int vd_h_instances_start(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
+int vd_h_instances_stop(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
+int vd_h_instances_restart(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
+int vd_h_instances_delete(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
+int vd_h_instances_stats(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
+
+/* Removes an instance's container, files (all, or its config only with
+ * keep_data), records and port reservation; each step tolerates what is
+ * already gone. The create rollback, delete and the housekeeper's clean-up
+ * of interrupted creates share it. */
+int vd_instances_teardown(struct vd_ctx *ctx, const char *id, long port, int keep_data,
+    struct vd_error *err);
 
 #endif

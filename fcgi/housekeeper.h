@@ -1,8 +1,9 @@
 /* housekeeper: the one background process of the pool, restarted by the
  * master if it dies. Slow or periodic work lives here, never on a request
- * path. Today it keeps the store's schema key set and writes a heartbeat
- * (pid, last run, Docker reachable) that /system/info shows; the instance
- * and metrics issues add Docker events, sampling and reconciliation. */
+ * path: it follows Docker's event stream into the instances' states, and
+ * every tick keeps the store's schema key, reconciles every instance with
+ * its container (missing ones, orphans, interrupted creates) and writes a
+ * heartbeat (pid, last run, Docker reachable) that requests read. */
 #ifndef VD_HOUSEKEEPER_H
 #define VD_HOUSEKEEPER_H
 

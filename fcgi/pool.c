@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crypto.h"
 #include "housekeeper.h"
 #include "log.h"
 #include "pool.h"
@@ -494,6 +495,15 @@ vd_pool_main(struct vd_config *cfg, const struct vd_pool_opts *opts)
 	}
 	if (opts->serve && vd_serve_prepare_dirs(cfg, &err) < 0)
 		goto fail;
+	{
+		/* made here, once, before any worker needs it */
+		unsigned char key[VD_CRYPTO_KEYBYTES];
+		int rc = vd_crypto_master_key(cfg->data_dir, 1, key, &err);
+
+		explicit_bzero(key, sizeof(key));
+		if (rc < 0)
+			goto fail;
+	}
 	if (pool.manage_store) {
 		if (vd_serve_store_setup(cfg, &err) < 0)
 			goto fail;

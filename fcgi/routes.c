@@ -1,4 +1,5 @@
 #include "handlers.h"
+#include "instance.h"
 #include "names.h"
 #include "routes.h"
 #include "settings.h"
@@ -14,6 +15,22 @@ const struct vd_route vd_routes[] = {
 	  "the settings document" },
 	{ "PUT", "/api/v1/system/settings", vd_h_settings_put, VD_ROLE_ADMIN, VD_BODY_JSON,
 	  VD_SETTINGS_MAX_BODY, vd_v_settings_put, "change any subset of the settings" },
+	{ "GET", "/api/v1/instances", vd_h_instances_list, VD_ROLE_VIEWER, VD_BODY_NONE, 0, NULL,
+	  "every instance with its state" },
+	{ "POST", "/api/v1/instances", vd_h_instances_create, VD_ROLE_OPERATOR, VD_BODY_JSON,
+	  VD_INSTANCE_CREATE_MAX_BODY, NULL, "create and start an instance" },
+	{ "GET", "/api/v1/instances/:id", vd_h_instances_get, VD_ROLE_VIEWER, VD_BODY_NONE, 0, NULL,
+	  "one instance" },
+	{ "DELETE", "/api/v1/instances/:id", vd_h_instances_delete, VD_ROLE_OPERATOR, VD_BODY_NONE, 0,
+	  NULL, "remove the container and files (?keep_data=true keeps the data)" },
+	{ "POST", "/api/v1/instances/:id/start", vd_h_instances_start, VD_ROLE_OPERATOR, VD_BODY_NONE,
+	  0, NULL, "start (recreating a missing container)" },
+	{ "POST", "/api/v1/instances/:id/stop", vd_h_instances_stop, VD_ROLE_OPERATOR, VD_BODY_NONE, 0,
+	  NULL, "stop" },
+	{ "POST", "/api/v1/instances/:id/restart", vd_h_instances_restart, VD_ROLE_OPERATOR,
+	  VD_BODY_NONE, 0, NULL, "restart" },
+	{ "GET", "/api/v1/instances/:id/stats", vd_h_instances_stats, VD_ROLE_VIEWER, VD_BODY_NONE, 0,
+	  NULL, "state, uptime, memory and keys" },
 };
 
 const size_t vd_routes_n = sizeof(vd_routes) / sizeof(vd_routes[0]);

@@ -275,6 +275,10 @@ vd_worker_main(const struct vd_config *cfg, const struct vd_storeurl *store_url,
 		vd_log_warnx("cannot set up worker: %s", ctx.docker ? "out of memory" : err.message);
 		_exit(1);
 	}
+	if (vd_crypto_master_key(cfg->data_dir, 0, ctx.master_key, &err) < 0) {
+		vd_log_warnx("cannot set up worker: %s", err.message);
+		_exit(1);
+	}
 	if (FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		vd_log_warnx("cannot initialise the FastCGI request");
 		_exit(1);

@@ -1,0 +1,1054 @@
+/* Instance endpoints: create, list, inspect, start, stop, restart, delete,
+ * stats. Every change to one instance runs under its lock; a create either
+ * fully happens or leaves nothing behind (records, port, files, container).
+ *
+ * Store layout:
+ *   instances                set of ids
+ *   instance:<id>            hash: spec (JSON), state, state_at, container_id,
+ *                            ip, started_at, last_error, admin_secret (sealed)
+ *   port:<port>              the id holding a host port
+ *   aclusers:<id>            hash: username -> user record (JSON, see acl.h)
+ *   lock:instance:<id>       per-instance lock (SET NX PX, compare-and-delete)
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "acl.h"
+#include "crypto.h"
+#include "fsutil.h"
+#include "handlers.h"
+#include "housekeeper.h"
+#include "instance.h"
+#include "log.h"
+#include "settings.h"
+#include "str.h"
+#include "units.h"
+#include "valkey.h"
+
+#define LOCK_MS 120000
+#define READY_TIMEOUT_MS 20000
+#define LOG_TAIL_LINES 15
+#define ADMIN_PASSWORD_BYTES 24
+
+/* Reserves name and port in one step: two creates of one name, or of one
+ * port, cannot both pass. */
+static const char reserve_lua[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return 'name' end "
+    "if redis.call('EXISTS', KEYS[2]) == 1 then return 'port' end "
+    "redis.call('SET', KEYS[2], ARGV[1]) "
+    "redis.call('HSET', KEYS[1], 'spec', ARGV[2], 'state', 'creating', 'state_at', ARGV[3]) "
+    "redis.call('SADD', KEYS[3], ARGV[1]) "
+    "return 'ok'";
+
+static const char unlock_lua[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
+/* All instances in one round trip. */
+static const char list_lua[] =
+    "local out = {} "
+    "for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do "
+    "  out[#out + 1] = redis.call('HGETALL', 'instance:' .. id) "
+    "end return out";
+
+struct inst_lock {
+	char key[96];
+	char token[33];
+	int held;
+};
+
+static const char *
+str_or(const char *s, const char *fallback)
+{
+	return s != NULL ? s : fallback;
+}
+
+static void
+key_of(char *out, size_t outsz, const char *prefix, const char *id)
+{
+	snprintf(out, outsz, "%s%s", prefix, id);
+}
+
+static int
+lock_take(struct vd_ctx *ctx, const char *id, struct inst_lock *lk, struct vd_error *err)
+{
+	char px[16];
+	redisReply *r;
+	int got;
+
+	key_of(lk->key, sizeof(lk->key), "lock:instance:", id);
+	vd_crypto_random_hex(lk->token, sizeof(lk->token), 16);
+	snprintf(px, sizeof(px), "%d", LOCK_MS);
+	r = vd_store_cmdv(ctx->store, err, "SET", lk->key, lk->token, "NX", "PX", px, NULL);
+	if (r == NULL)
+		return -1;
+	got = r->type == REDIS_REPLY_STATUS;
+	freeReplyObject(r);
+	if (!got)
+		return vd_err(err, VD_ECONFLICT, "instance_busy",
+		    "instance '%s' is being changed by another request; try again", id);
+	lk->held = 1;
+	return 0;
+}
+
+static void
+lock_release(struct vd_ctx *ctx, struct inst_lock *lk)
+{
+	redisReply *r;
+
+	if (!lk->held)
+		return;
+	r = vd_store_cmdv(ctx->store, NULL, "EVAL", unlock_lua, "1", lk->key, lk->token, NULL);
+	if (r != NULL)
+		freeReplyObject(r);
+	lk->held = 0;
+}
+
+/* 1 when nothing listens on addr:port on this host. */
+static int
+host_port_free(const char *addr, long port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1, ok;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, addr, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+		len = sizeof(struct sockaddr_in);
+	} else if (inet_pton(AF_INET6, addr, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+		((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+		len = sizeof(struct sockaddr_in6);
+	} else {
+		return 0;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	ok = bind(fd, (struct sockaddr *)&ss, len) == 0;
+	close(fd);
+	return ok;
+}
+
+/* The configured image when the engine has it or can pull it, else the
+ * fallback (the locally built one). */
+static int
+resolve_image(struct vd_ctx *ctx, const json_t *settings, char *out, size_t outsz,
+    struct vd_error *err)
+{
+	const char *want = json_string_value(json_object_get(settings, "instance_image"));
+	const char *fallback = json_string_value(json_object_get(settings, "fallback_image"));
+	char path[400], repo[300], tag[128] = "latest";
+	struct vd_error perr;
+	long status;
+	const char *colon, *slash;
+
+	snprintf(path, sizeof(path), "/images/%s/json", want);
+	if (vd_docker_call(ctx->docker, "GET", path, NULL, &status, NULL, err) == 0)
+		return vd_str_copy(out, outsz, want) < 0 ?
+		    vd_err(err, VD_EINTERNAL, "image", "image name too long") : 0;
+	if (status == 0)
+		return -1;   /* Docker itself is down */
+	/* split repo:tag for the pull (a ':' after the last '/' is the tag) */
+	slash = strrchr(want, '/');
+	colon = strrchr(want, ':');
+	if (colon != NULL && (slash == NULL || colon > slash) && strchr(want, '@') == NULL) {
+		snprintf(repo, sizeof(repo), "%.*s", (int)(colon - want), want);
+		snprintf(tag, sizeof(tag), "%s", colon + 1);
+	} else {
+		snprintf(repo, sizeof(repo), "%s", want);
+	}
+	snprintf(path, sizeof(path), "/images/create?fromImage=%s&tag=%s", repo, tag);
+	vd_err_clear(&perr);
+	if (vd_docker_call(ctx->docker, "POST", path, NULL, &status, NULL, &perr) == 0) {
+		snprintf(path, sizeof(path), "/images/%s/json", want);
+		if (vd_docker_call(ctx->docker, "GET", path, NULL, &status, NULL, &perr) == 0)
+			return vd_str_copy(out, outsz, want) < 0 ?
+			    vd_err(err, VD_EINTERNAL, "image", "image name too long") : 0;
+	}
+	snprintf(path, sizeof(path), "/images/%s/json", fallback);
+	if (vd_docker_call(ctx->docker, "GET", path, NULL, &status, NULL, err) == 0) {
+		vd_log_info("image %s is absent and cannot be pulled (%s); using %s", want,
+		    perr.message, fallback);
+		return vd_str_copy(out, outsz, fallback) < 0 ?
+		    vd_err(err, VD_EINTERNAL, "image", "image name too long") : 0;
+	}
+	if (status == 0)
+		return -1;
+	return vd_err(err, VD_EUNAVAIL, "image_unavailable",
+	    "image %s is absent and cannot be pulled (%s), and the fallback image %s is absent too",
+	    want, perr.message, fallback);
+}
+
+/* conf/ and data/ owned by the server's uid, the two files written
+ * atomically and synced before any container sees them (C09). */
+static int
+write_files(const struct vd_instance_paths *p, const char *conf, const char *acl,
+    struct vd_error *err)
+{
+	if (vd_fs_mkdirs(p->dir, 0711, err) < 0 || vd_fs_mkdirs(p->conf_dir, 0700, err) < 0 ||
+	    vd_fs_mkdirs(p->data_dir, 0700, err) < 0)
+		return -1;
+	if (chown(p->conf_dir, VD_INSTANCE_UID, VD_INSTANCE_GID) < 0 ||
+	    chown(p->data_dir, VD_INSTANCE_UID, VD_INSTANCE_GID) < 0)
+		return vd_err(err, VD_EINTERNAL, "chown_failed", "cannot give %s to uid %d: %s", p->dir,
+		    VD_INSTANCE_UID, strerror(errno));
+	if (vd_fs_write_atomic_owned(p->conf_file, conf, strlen(conf), 0600, VD_INSTANCE_UID,
+	    VD_INSTANCE_GID, err) < 0)
+		return -1;
+	return vd_fs_write_atomic_owned(p->acl_file, acl, strlen(acl), 0600, VD_INSTANCE_UID,
+	    VD_INSTANCE_GID, err);
+}
+
+/* The stored users of an instance as a JSON array (new reference). */
+static json_t *
+users_load(struct vd_ctx *ctx, const char *id, struct vd_error *err)
+{
+	char key[96];
+	redisReply *r;
+	json_t *arr;
+
+	key_of(key, sizeof(key), "aclusers:", id);
+	r = vd_store_cmdv(ctx->store, err, "HVALS", key, NULL);
+	if (r == NULL)
+		return NULL;
+	arr = json_array();
+	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+		json_t *u = json_loadb(r->element[i]->str, r->element[i]->len, 0, NULL);
+
+		if (u != NULL)
+			json_array_append_new(arr, u);
+	}
+	freeReplyObject(r);
+	return arr;
+}
+
+/* One instance record (instance:<id> hash) as a JSON object of strings;
+ * NULL with 404 when there is none. */
+static json_t *
+record_load(struct vd_ctx *ctx, const char *id, struct vd_error *err)
+{
+	char key[96];
+	redisReply *r;
+	json_t *o;
+
+	key_of(key, sizeof(key), "instance:", id);
+	r = vd_store_cmdv(ctx->store, err, "HGETALL", key, NULL);
+	if (r == NULL)
+		return NULL;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
+		freeReplyObject(r);
+		vd_err(err, VD_ENOTFOUND, "instance_not_found", "no instance named '%s'", id);
+		return NULL;
+	}
+	o = json_object();
+	for (size_t i = 0; i + 1 < r->elements; i += 2)
+		json_object_set_new(o, r->element[i]->str, json_stringn(r->element[i + 1]->str,
+		    r->element[i + 1]->len));
+	freeReplyObject(r);
+	return o;
+}
+
+static json_t *
+record_spec(const json_t *rec)
+{
+	const char *s = json_string_value(json_object_get(rec, "spec"));
+
+	return s ? json_loads(s, 0, NULL) : NULL;
+}
+
+/* Sets fields of instance:<id>; pairs of strings ending with NULL. */
+static int
+record_set(struct vd_ctx *ctx, const char *id, struct vd_error *err, ...)
+{
+	const char *argv[24];
+	size_t lens[24];
+	char key[96];
+	const char *a;
+	int argc = 2;
+	va_list ap;
+	redisReply *r;
+
+	key_of(key, sizeof(key), "instance:", id);
+	argv[0] = "HSET";
+	argv[1] = key;
+	va_start(ap, err);
+	while ((a = va_arg(ap, const char *)) != NULL && argc < 24)
+		argv[argc++] = a;
+	va_end(ap);
+	for (int i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	r = vd_store_cmd(ctx->store, err, argc, argv, lens);
+	if (r == NULL)
+		return -1;
+	freeReplyObject(r);
+	return 0;
+}
+
+static void
+now_str(char *out, size_t outsz)
+{
+	snprintf(out, outsz, "%lld", (long long)time(NULL));
+}
+
+/* Removes everything a create may have made; each step tolerates what is
+ * already gone. Used to roll back and to delete. */
+int
+vd_instances_teardown(struct vd_ctx *ctx, const char *id, long port, int keep_data,
+    struct vd_error *err)
+{
+	struct vd_instance_paths p;
+	char path[160], key[96], pkey[32];
+	long status;
+	redisReply *r;
+
+	snprintf(path, sizeof(path), "/containers/%s%s?force=1&v=1", VD_INSTANCE_CONTAINER_PREFIX, id);
+	if (vd_docker_call(ctx->docker, "DELETE", path, NULL, &status, NULL, err) < 0 && status != 404)
+		return -1;
+	if (vd_instance_paths(ctx->cfg->data_dir, id, &p, err) < 0)
+		return -1;
+	if (keep_data) {
+		if (vd_fs_remove_tree(p.conf_dir, err) < 0)
+			return -1;
+	} else if (vd_fs_remove_tree(p.dir, err) < 0) {
+		return -1;
+	}
+	key_of(key, sizeof(key), "instance:", id);
+	snprintf(pkey, sizeof(pkey), "port:%ld", port);
+	r = vd_store_cmdv(ctx->store, err, "DEL", key, NULL);
+	if (r == NULL)
+		return -1;
+	freeReplyObject(r);
+	if (port > 0) {
+		/* only our own reservation: another instance may hold the port now */
+		r = vd_store_cmdv(ctx->store, err, "EVAL",
+		    "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 1",
+		    "1", pkey, id, NULL);
+		if (r == NULL)
+			return -1;
+		freeReplyObject(r);
+	}
+	key_of(key, sizeof(key), "aclusers:", id);
+	r = vd_store_cmdv(ctx->store, err, "DEL", key, NULL);
+	if (r == NULL)
+		return -1;
+	freeReplyObject(r);
+	r = vd_store_cmdv(ctx->store, err, "SREM", "instances", id, NULL);
+	if (r == NULL)
+		return -1;
+	freeReplyObject(r);
+	return 0;
+}
+
+struct running_check {
+	struct vd_ctx *ctx;
+	const char *container;
+};
+
+/* Between readiness tries: give up at once if the container stopped. */
+static int
+still_running(void *arg)
+{
+	struct running_check *rc = arg;
+	char path[160];
+	json_t *j = NULL;
+	long status;
+	int running;
+
+	snprintf(path, sizeof(path), "/containers/%s/json", rc->container);
+	if (vd_docker_call(rc->ctx->docker, "GET", path, NULL, &status, &j, NULL) < 0)
+		return 0;
+	running = json_is_true(json_object_get(json_object_get(j, "State"), "Running"));
+	json_decref(j);
+	return running;
+}
+
+/* The container's address on its network, for Valdock's own admin traffic
+ * (faster than the published port through docker-proxy). */
+static int
+container_ip(struct vd_ctx *ctx, const char *container, char *ip, size_t ipsz, char *started,
+    size_t startedsz, struct vd_error *err)
+{
+	char path[160];
+	json_t *j, *nets, *n;
+	const char *addr = NULL, *name;
+	long status;
+
+	snprintf(path, sizeof(path), "/containers/%s/json", container);
+	if (vd_docker_call(ctx->docker, "GET", path, NULL, &status, &j, err) < 0)
+		return -1;
+	nets = json_object_get(json_object_get(j, "NetworkSettings"), "Networks");
+	json_object_foreach(nets, name, n) {
+		const char *a = json_string_value(json_object_get(n, "IPAddress"));
+
+		if (a != NULL && *a != '\0') {
+			addr = a;
+			break;
+		}
+	}
+	snprintf(ip, ipsz, "%s", addr ? addr : "");
+	if (started != NULL)
+		snprintf(started, startedsz, "%s",
+		    str_or(json_string_value(json_object_get(json_object_get(j, "State"), "StartedAt")), ""));
+	json_decref(j);
+	return 0;
+}
+
+/* Starts the container and waits until the server answers PING as the
+ * admin user; when it never does, the error carries its last log lines. */
+static int
+start_and_wait(struct vd_ctx *ctx, const char *id, const json_t *spec, const char *admin_pw,
+    const char *container, char *ip, size_t ipsz, struct vd_error *err)
+{
+	struct running_check rc = { ctx, container };
+	struct vd_error werr;
+	char path[160], *logs = NULL;
+	const char *host;
+	long status;
+	int port;
+
+	snprintf(path, sizeof(path), "/containers/%s/start", container);
+	if (vd_docker_call(ctx->docker, "POST", path, NULL, &status, NULL, err) < 0) {
+		if (strstr(err->message, "already allocated") || strstr(err->message, "address already in use"))
+			vd_err(err, VD_ECONFLICT, "port_in_use", "port %lld is in use on %s: %s",
+			    (long long)json_integer_value(json_object_get(spec, "port")),
+			    json_string_value(json_object_get(spec, "publish_address")), err->message);
+		return -1;
+	}
+	if (container_ip(ctx, container, ip, ipsz, NULL, 0, err) < 0)
+		return -1;
+	host = ip[0] ? ip : json_string_value(json_object_get(spec, "publish_address"));
+	port = ip[0] ? 6379 : (int)json_integer_value(json_object_get(spec, "port"));
+	vd_err_clear(&werr);
+	if (vd_valkey_wait_ready(host, port, VD_ACL_ADMIN_USER, admin_pw, READY_TIMEOUT_MS,
+	    still_running, &rc, &werr) == 0)
+		return 0;
+	vd_docker_logs_tail(ctx->docker, container, LOG_TAIL_LINES, 0, &logs, NULL);
+	vd_err(err, VD_EBADGATEWAY, "instance_not_ready",
+	    "instance '%s' did not answer PING (%s); its last log lines: %.300s", id, werr.message,
+	    logs && *logs ? logs : "(none)");
+	free(logs);
+	return -1;
+}
+
+/* Creates the container for spec. Its id goes to cid. */
+static int
+container_create(struct vd_ctx *ctx, const char *id, const json_t *spec,
+    const struct vd_instance_paths *p, char *cid, size_t cidsz, struct vd_error *err)
+{
+	char path[160];
+	json_t *body, *out = NULL;
+	long status;
+	int ret;
+
+	body = vd_instance_container_body(spec, p);
+	if (body == NULL)
+		return vd_err(err, VD_EINTERNAL, "no_memory", "cannot build the container spec");
+	snprintf(path, sizeof(path), "/containers/create?name=%s%s", VD_INSTANCE_CONTAINER_PREFIX, id);
+	ret = vd_docker_call(ctx->docker, "POST", path, body, &status, &out, err);
+	json_decref(body);
+	if (ret < 0) {
+		if (status == 409)
+			vd_err(err, VD_ECONFLICT, "container_exists",
+			    "a container named %s%s already exists outside Valdock: remove or rename it",
+			    VD_INSTANCE_CONTAINER_PREFIX, id);
+		return -1;
+	}
+	snprintf(cid, cidsz, "%s", str_or(json_string_value(json_object_get(out, "Id")), ""));
+	json_decref(out);
+	if (cid[0] == '\0')
+		return vd_err(err, VD_EBADGATEWAY, "docker_error", "docker created a container without an id");
+	return 0;
+}
+
+/* Renders both files from the store's spec and users and writes them. */
+static int
+render_and_write(struct vd_ctx *ctx, const char *id, const json_t *spec, const json_t *users,
+    const char *admin_pw, const struct vd_instance_paths *p, struct vd_error *err)
+{
+	char hash[65], *conf = NULL, *acl = NULL;
+	int ret = -1;
+
+	vd_crypto_sha256_hex(admin_pw, strlen(admin_pw), hash);
+	if (vd_instance_render_conf(spec, &conf, err) == 0 &&
+	    vd_acl_render(users, hash, &acl, err) == 0)
+		ret = write_files(p, conf, acl, err);
+	free(conf);
+	free(acl);
+	(void)id;
+	return ret;
+}
+
+static int
+admin_password(struct vd_ctx *ctx, const json_t *rec, char *out, size_t outsz, struct vd_error *err)
+{
+	const char *sealed = json_string_value(json_object_get(rec, "admin_secret"));
+
+	if (sealed == NULL || vd_crypto_open_hex(ctx->master_key, sealed, out, outsz) < 0)
+		return vd_err(err, VD_EINTERNAL, "secret_unreadable",
+		    "the instance's admin secret cannot be opened with this master key");
+	return 0;
+}
+
+/* Picks a host port: the requested one, else the first of the settings'
+ * range that is neither reserved nor busy on the host; reserves it and the
+ * name in one step. */
+static int
+reserve(struct vd_ctx *ctx, json_t *spec, const json_t *settings, struct vd_error *err)
+{
+	const char *id = json_string_value(json_object_get(spec, "id"));
+	const char *addr = json_string_value(json_object_get(spec, "publish_address"));
+	long want = (long)json_integer_value(json_object_get(spec, "port"));
+	long lo = want ? want : (long)json_integer_value(json_object_get(settings, "port_range_start"));
+	long hi = want ? want : (long)json_integer_value(json_object_get(settings, "port_range_end"));
+	char key[96], pkey[32], now[32], *text;
+	redisReply *r;
+
+	key_of(key, sizeof(key), "instance:", id);
+	now_str(now, sizeof(now));
+	for (long port = lo; port <= hi; port++) {
+		const char *answer;
+		int rc;
+
+		if (want) {
+			/* name the holder when it is one of ours */
+			snprintf(pkey, sizeof(pkey), "port:%ld", port);
+			r = vd_store_cmdv(ctx->store, err, "GET", pkey, NULL);
+			if (r == NULL)
+				return -1;
+			if (r->type == REDIS_REPLY_STRING && strcmp(r->str, id) != 0) {
+				vd_err(err, VD_ECONFLICT, "port_taken", "port %ld is held by instance '%s'", port,
+				    r->str);
+				freeReplyObject(r);
+				return -1;
+			}
+			freeReplyObject(r);
+		}
+		if (!host_port_free(addr, port)) {
+			if (want)
+				return vd_err(err, VD_ECONFLICT, "port_in_use",
+				    "port %ld is in use on %s by another program", port, addr);
+			continue;
+		}
+		json_object_set_new(spec, "port", json_integer(port));
+		snprintf(pkey, sizeof(pkey), "port:%ld", port);
+		text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
+		if (text == NULL)
+			return vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
+		r = vd_store_cmdv(ctx->store, err, "EVAL", reserve_lua, "3", key, pkey, "instances", id,
+		    text, now, NULL);
+		free(text);
+		if (r == NULL)
+			return -1;
+		answer = r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ? r->str : "";
+		rc = strcmp(answer, "ok") == 0 ? 0 : strcmp(answer, "name") == 0 ? 1 : 2;
+		freeReplyObject(r);
+		if (rc == 0)
+			return 0;
+		if (rc == 1)
+			return vd_err(err, VD_ECONFLICT, "name_taken", "an instance named '%s' exists", id);
+		if (want)
+			return vd_err(err, VD_ECONFLICT, "port_taken",
+			    "port %ld is held by another Valdock instance", port);
+	}
+	json_object_set_new(spec, "port", json_integer(0));
+	return vd_err(err, VD_ECONFLICT, "no_free_port", "no free port in %ld-%ld on %s", lo, hi, addr);
+}
+
+int
+vd_h_instances_create(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp,
+    struct vd_error *err)
+{
+	struct vd_instance_paths paths;
+	struct inst_lock lk = { .held = 0 };
+	json_t *settings = NULL, *spec = NULL, *users = NULL;
+	char image[256], admin_pw[2 * ADMIN_PASSWORD_BYTES + 1], cid[80] = "", ip[64] = "";
+	char now[32], *sealed = NULL, *spec_text = NULL;
+	const char *id;
+	int reserved = 0, ret = -1;
+	long long t0 = time(NULL);
+
+	if ((settings = vd_settings_load(ctx->store, err)) == NULL)
+		goto done;
+	if (vd_instance_parse_create(req->json, settings, t0, &spec, &users, err) < 0)
+		goto done;
+	id = json_string_value(json_object_get(spec, "id"));
+	if (vd_instance_paths(ctx->cfg->data_dir, id, &paths, err) < 0)
+		goto done;
+	if (lock_take(ctx, id, &lk, err) < 0)
+		goto done;
+	if (resolve_image(ctx, settings, image, sizeof(image), err) < 0)
+		goto done;
+	json_object_set_new(spec, "image", json_string(image));
+	if (reserve(ctx, spec, settings, err) < 0)
+		goto done;
+	reserved = 1;
+	vd_crypto_random_hex(admin_pw, sizeof(admin_pw), ADMIN_PASSWORD_BYTES);
+	if ((sealed = vd_crypto_seal_hex(ctx->master_key, admin_pw, strlen(admin_pw))) == NULL) {
+		vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
+		goto done;
+	}
+	if (record_set(ctx, id, err, "admin_secret", sealed, NULL) < 0)
+		goto done;
+	if (render_and_write(ctx, id, spec, users, admin_pw, &paths, err) < 0)
+		goto done;
+	if (container_create(ctx, id, spec, &paths, cid, sizeof(cid), err) < 0)
+		goto done;
+	if (start_and_wait(ctx, id, spec, admin_pw, cid, ip, sizeof(ip), err) < 0)
+		goto done;
+	/* the users go to the store last: until here nothing else reads them */
+	{
+		char key[96];
+		size_t i;
+		json_t *u;
+
+		key_of(key, sizeof(key), "aclusers:", id);
+		json_array_foreach(users, i, u) {
+			char *text = json_dumps(u, JSON_COMPACT | JSON_SORT_KEYS);
+			redisReply *r;
+
+			if (text == NULL) {
+				vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
+				goto done;
+			}
+			r = vd_store_cmdv(ctx->store, err, "HSET", key,
+			    json_string_value(json_object_get(u, "username")), text, NULL);
+			free(text);
+			if (r == NULL)
+				goto done;
+			freeReplyObject(r);
+		}
+	}
+	now_str(now, sizeof(now));
+	if (record_set(ctx, id, err, "state", "running", "state_at", now, "container_id", cid, "ip", ip,
+	    "started_at", now, "last_error", "", NULL) < 0)
+		goto done;
+	snprintf(resp->location, sizeof(resp->location), "/api/v1/instances/%s", id);
+	vd_resp_json(resp, 201, json_pack("{s:s,s:s,s:O,s:I}", "id", id, "status", "running", "port",
+	    json_object_get(spec, "port"), "created_at", (json_int_t)t0));
+	vd_log_info("instance %s created on port %lld (%s)", id,
+	    (long long)json_integer_value(json_object_get(spec, "port")), image);
+	ret = 0;
+done:
+	if (ret < 0 && reserved) {
+		struct vd_error rerr;
+
+		vd_err_clear(&rerr);
+		if (vd_instances_teardown(ctx, id, (long)json_integer_value(json_object_get(spec, "port")), 0, &rerr) < 0)
+			vd_log_warnx("rolling back instance %s failed: %s (the housekeeper retries)", id,
+			    rerr.message);
+	}
+	lock_release(ctx, &lk);
+	explicit_bzero(admin_pw, sizeof(admin_pw));
+	free(sealed);
+	free(spec_text);
+	json_decref(settings);
+	json_decref(spec);
+	json_decref(users);
+	return ret;
+}
+
+/* Docker's state is only known while the housekeeper reaches Docker. */
+static int
+docker_known(struct vd_ctx *ctx)
+{
+	redisReply *r = vd_store_cmdv(ctx->store, NULL, "HMGET", "housekeeper", "docker_ok", "last_seen",
+	    NULL);
+	int ok = 0;
+
+	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+	    r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING) {
+		long at = atol(r->element[1]->str);
+
+		ok = strcmp(r->element[0]->str, "1") == 0 && time(NULL) - at <= 3 * VD_HOUSEKEEPER_TICK_SECONDS;
+	}
+	if (r != NULL)
+		freeReplyObject(r);
+	return ok;
+}
+
+/* The public view of a record: spec fields, live state, never a secret. */
+static json_t *
+record_view(const json_t *rec, int docker_ok)
+{
+	json_t *spec = record_spec(rec), *o;
+	const char *state = json_string_value(json_object_get(rec, "state"));
+	const char *addr;
+	char mem[32], address[80];
+
+	if (spec == NULL)
+		return NULL;
+	addr = json_string_value(json_object_get(spec, "publish_address"));
+	vd_units_format_bytes(json_integer_value(json_object_get(spec, "memory_bytes")), mem, sizeof(mem));
+	snprintf(address, sizeof(address), strchr(addr ? addr : "", ':') ? "[%s]:%lld" : "%s:%lld",
+	    addr ? addr : "", (long long)json_integer_value(json_object_get(spec, "port")));
+	o = json_pack("{s:O,s:O,s:O,s:O,s:O,s:s,s:O,s:s,s:O}",
+	    "id", json_object_get(spec, "id"), "name", json_object_get(spec, "id"),
+	    "port", json_object_get(spec, "port"), "image", json_object_get(spec, "image"),
+	    "template", json_object_get(spec, "template"), "memory", mem,
+	    "memory_bytes", json_object_get(spec, "memory_bytes"), "address", address,
+	    "created_at", json_object_get(spec, "created_at"));
+	if (o == NULL) {
+		json_decref(spec);
+		return NULL;
+	}
+	if (!docker_ok && state != NULL && strcmp(state, "creating") != 0) {
+		json_object_set_new(o, "status", json_string("unknown"));
+		json_object_set_new(o, "last_known_status", json_string(state));
+	} else {
+		json_object_set_new(o, "status", json_string(state ? state : "unknown"));
+	}
+	json_object_set_new(o, "container_id",
+	    json_string(str_or(json_string_value(json_object_get(rec, "container_id")), "")));
+	{
+		const char *s = json_string_value(json_object_get(rec, "started_at"));
+		const char *e = json_string_value(json_object_get(rec, "last_error"));
+
+		json_object_set_new(o, "started_at", s && *s ? json_integer(atoll(s)) : json_null());
+		json_object_set_new(o, "last_error", e && *e ? json_string(e) : json_null());
+	}
+	json_decref(spec);
+	return o;
+}
+
+int
+vd_h_instances_list(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp,
+    struct vd_error *err)
+{
+	redisReply *r = vd_store_cmdv(ctx->store, err, "EVAL", list_lua, "1", "instances", NULL);
+	json_t *arr;
+	int docker_ok;
+
+	if (r == NULL)
+		return -1;
+	docker_ok = docker_known(ctx);
+	arr = json_array();
+	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+		redisReply *h = r->element[i];
+		json_t *rec = json_object(), *view;
+
+		for (size_t k = 0; h->type == REDIS_REPLY_ARRAY && k + 1 < h->elements; k += 2)
+			json_object_set_new(rec, h->element[k]->str,
+			    json_stringn(h->element[k + 1]->str, h->element[k + 1]->len));
+		view = record_view(rec, docker_ok);
+		json_decref(rec);
+		if (view != NULL)
+			json_array_append_new(arr, view);
+	}
+	freeReplyObject(r);
+	vd_resp_json(resp, 200, json_pack("{s:o,s:I}", "instances", arr, "count",
+	    (json_int_t)json_array_size(arr)));
+	return 0;
+}
+
+int
+vd_h_instances_get(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp,
+    struct vd_error *err)
+{
+	json_t *rec = record_load(ctx, vd_req_param(req, "id"), err), *view;
+
+	if (rec == NULL)
+		return -1;
+	view = record_view(rec, docker_known(ctx));
+	json_decref(rec);
+	if (view == NULL)
+		return vd_err(err, VD_EINTERNAL, "bad_record", "the instance record is unreadable");
+	vd_resp_json(resp, 200, view);
+	return 0;
+}
+
+/* Everything start/stop/restart need, loaded under the lock. */
+struct op {
+	struct inst_lock lk;
+	json_t *rec;
+	json_t *spec;
+	const char *id;
+	char admin_pw[2 * ADMIN_PASSWORD_BYTES + 1];
+	struct vd_instance_paths paths;
+};
+
+static int
+op_begin(struct vd_ctx *ctx, struct vd_req *req, struct op *op, struct vd_error *err)
+{
+	memset(op, 0, sizeof(*op));
+	op->id = vd_req_param(req, "id");
+	if ((op->rec = record_load(ctx, op->id, err)) == NULL)
+		return -1;
+	if (lock_take(ctx, op->id, &op->lk, err) < 0)
+		return -1;
+	json_decref(op->rec);    /* read again under the lock */
+	if ((op->rec = record_load(ctx, op->id, err)) == NULL)
+		return -1;
+	if (strcmp(str_or(json_string_value(json_object_get(op->rec, "state")), ""), "creating") == 0)
+		return vd_err(err, VD_ECONFLICT, "instance_busy", "instance '%s' is still being created", op->id);
+	if ((op->spec = record_spec(op->rec)) == NULL)
+		return vd_err(err, VD_EINTERNAL, "bad_record", "the instance record is unreadable");
+	if (vd_instance_paths(ctx->cfg->data_dir, op->id, &op->paths, err) < 0)
+		return -1;
+	return admin_password(ctx, op->rec, op->admin_pw, sizeof(op->admin_pw), err);
+}
+
+static void
+op_end(struct vd_ctx *ctx, struct op *op)
+{
+	lock_release(ctx, &op->lk);
+	explicit_bzero(op->admin_pw, sizeof(op->admin_pw));
+	json_decref(op->rec);
+	json_decref(op->spec);
+}
+
+/* Inspects the instance's container: 1 running, 0 not running, 2 missing
+ * (removed behind Valdock's back), -1 Docker failed. */
+static int
+container_status(struct vd_ctx *ctx, const char *id, struct vd_error *err)
+{
+	char path[160];
+	json_t *j = NULL;
+	long status;
+	int running;
+
+	snprintf(path, sizeof(path), "/containers/%s%s/json", VD_INSTANCE_CONTAINER_PREFIX, id);
+	if (vd_docker_call(ctx->docker, "GET", path, NULL, &status, &j, err) < 0)
+		return status == 404 ? 2 : -1;
+	running = json_is_true(json_object_get(json_object_get(j, "State"), "Running"));
+	json_decref(j);
+	return running;
+}
+
+/* Brings the instance up: recreates a missing container from the stored
+ * spec (files rendered again from the store), starts it, waits for PING. */
+static int
+op_bring_up(struct vd_ctx *ctx, struct op *op, int restart, struct vd_error *err)
+{
+	char cid[80], ip[64] = "", now[32], path[160];
+	long status;
+	int st = container_status(ctx, op->id, err);
+
+	if (st < 0)
+		return -1;
+	snprintf(cid, sizeof(cid), "%s%s", VD_INSTANCE_CONTAINER_PREFIX, op->id);
+	if (st == 2) {
+		json_t *users = users_load(ctx, op->id, err);
+		int rc;
+
+		if (users == NULL)
+			return -1;
+		rc = render_and_write(ctx, op->id, op->spec, users, op->admin_pw, &op->paths, err);
+		json_decref(users);
+		if (rc < 0 || container_create(ctx, op->id, op->spec, &op->paths, cid, sizeof(cid), err) < 0)
+			return -1;
+		vd_log_info("instance %s: container was missing; recreated it from the stored spec", op->id);
+	} else if (st == 1 && restart) {
+		snprintf(path, sizeof(path), "/containers/%s/stop?t=10", cid);
+		if (vd_docker_call(ctx->docker, "POST", path, NULL, &status, NULL, err) < 0 && status != 304)
+			return -1;
+	}
+	if (st != 1 || restart) {
+		if (start_and_wait(ctx, op->id, op->spec, op->admin_pw, cid, ip, sizeof(ip), err) < 0) {
+			record_set(ctx, op->id, NULL, "last_error", err->message, NULL);
+			return -1;
+		}
+	} else if (container_ip(ctx, cid, ip, sizeof(ip), NULL, 0, err) < 0) {
+		return -1;
+	}
+	now_str(now, sizeof(now));
+	if (st != 1 || restart)
+		return record_set(ctx, op->id, err, "state", "running", "state_at", now, "container_id", cid,
+		    "ip", ip, "started_at", now, "last_error", "", NULL);
+	return record_set(ctx, op->id, err, "state", "running", "ip", ip, NULL);
+}
+
+static int
+op_answer(struct vd_resp *resp, const char *id, const char *status, const char *message)
+{
+	vd_resp_json(resp, 200, json_pack("{s:s,s:s,s:s}", "id", id, "status", status, "message", message));
+	return 0;
+}
+
+int
+vd_h_instances_start(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp,
+    struct vd_error *err)
+{
+	struct op op;
+	int ret = -1, st;
+
+	if (op_begin(ctx, req, &op, err) < 0)
+		goto done;
+	st = container_status(ctx, op.id, err);
+	if (st < 0)
+		goto done;
+	if (st == 1) {
+		ret = op_answer(resp, op.id, "running", "already running");
+		goto done;
+	}
+	if (op_bring_up(ctx, &op, 0, err) < 0)
+		goto done;
+	ret = op_answer(resp, op.id, "running", st == 2 ? "container recreated and started" : "started");
+done:
+	op_end(ctx, &op);
+	return ret;
+}
+
+int
+vd_h_instances_restart(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp,
+    struct vd_error *err)
+{
+	struct op op;
+	int ret = -1;
+
+	if (op_begin(ctx, req, &op, err) < 0 || op_bring_up(ctx, &op, 1, err) < 0)
+		goto done;
+	ret = op_answer(resp, op.id, "running", "restarted");
+done:
+	op_end(ctx, &op);
+	return ret;
+}
+
+int
+vd_h_instances_stop(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp,
+    struct vd_error *err)
+{
+	char path[160], now[32];
+	struct op op;
+	long status;
+	int ret = -1, st;
+
+	if (op_begin(ctx, req, &op, err) < 0)
+		goto done;
+	st = container_status(ctx, op.id, err);
+	if (st < 0)
+		goto done;
+	now_str(now, sizeof(now));
+	if (st == 2) {
+		record_set(ctx, op.id, NULL, "state", "missing", "state_at", now, NULL);
+		ret = op_answer(resp, op.id, "missing", "no container to stop (it was removed outside Valdock)");
+		goto done;
+	}
+	if (st == 0) {
+		ret = op_answer(resp, op.id, "stopped", "already stopped");
+		goto done;
+	}
+	snprintf(path, sizeof(path), "/containers/%s%s/stop?t=10", VD_INSTANCE_CONTAINER_PREFIX, op.id);
+	if (vd_docker_call(ctx->docker, "POST", path, NULL, &status, NULL, err) < 0 && status != 304)
+		goto done;
+	if (record_set(ctx, op.id, err, "state", "stopped", "state_at", now, NULL) < 0)
+		goto done;
+	ret = op_answer(resp, op.id, "stopped", "stopped");
+done:
+	op_end(ctx, &op);
+	return ret;
+}
+
+int
+vd_h_instances_delete(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp,
+    struct vd_error *err)
+{
+	const char *id = vd_req_param(req, "id");
+	const char *keep = vd_req_query(req, "keep_data");
+	struct inst_lock lk = { .held = 0 };
+	json_t *rec = NULL, *spec = NULL;
+	int keep_data = 0, ret = -1;
+
+	if (keep != NULL) {
+		if (strcmp(keep, "true") == 0 || strcmp(keep, "1") == 0)
+			keep_data = 1;
+		else if (strcmp(keep, "false") != 0 && strcmp(keep, "0") != 0)
+			return vd_err_field(err, "keep_data", "keep_data must be true or false");
+	}
+	if ((rec = record_load(ctx, id, err)) == NULL)
+		goto done;
+	if (lock_take(ctx, id, &lk, err) < 0)
+		goto done;
+	if ((spec = record_spec(rec)) == NULL) {
+		vd_err(err, VD_EINTERNAL, "bad_record", "the instance record is unreadable");
+		goto done;
+	}
+	if (vd_instances_teardown(ctx, id, (long)json_integer_value(json_object_get(spec, "port")), keep_data, err) < 0)
+		goto done;
+	vd_log_info("instance %s deleted%s", id, keep_data ? " (data kept)" : "");
+	vd_resp_json(resp, 200, json_pack("{s:s,s:s,s:b}", "status", "ok", "message",
+	    keep_data ? "instance deleted; its data directory was kept" : "instance deleted",
+	    "data_kept", keep_data));
+	ret = 0;
+done:
+	lock_release(ctx, &lk);
+	json_decref(rec);
+	json_decref(spec);
+	return ret;
+}
+
+int
+vd_h_instances_stats(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp,
+    struct vd_error *err)
+{
+	const char *id = vd_req_param(req, "id");
+	char pw[2 * ADMIN_PASSWORD_BYTES + 1], v[64];
+	json_t *rec, *spec = NULL, *o = NULL;
+	const char *state, *ip;
+	redisContext *c = NULL;
+	redisReply *r = NULL;
+	int ret = -1;
+
+	if ((rec = record_load(ctx, id, err)) == NULL)
+		return -1;
+	state = str_or(json_string_value(json_object_get(rec, "state")), "unknown");
+	if (!docker_known(ctx))
+		state = "unknown";
+	o = json_pack("{s:s,s:s}", "id", id, "status", state);
+	if (strcmp(state, "running") != 0) {
+		vd_resp_json(resp, 200, o);
+		o = NULL;
+		ret = 0;
+		goto done;
+	}
+	if ((spec = record_spec(rec)) == NULL || admin_password(ctx, rec, pw, sizeof(pw), err) < 0)
+		goto done;
+	ip = json_string_value(json_object_get(rec, "ip"));
+	if (ip != NULL && *ip != '\0')
+		c = vd_valkey_connect(ip, 6379, VD_ACL_ADMIN_USER, pw, 2000, err);
+	else
+		c = vd_valkey_connect(json_string_value(json_object_get(spec, "publish_address")),
+		    (int)json_integer_value(json_object_get(spec, "port")), VD_ACL_ADMIN_USER, pw, 2000, err);
+	if (c == NULL)
+		goto done;
+	r = redisCommand(c, "INFO");
+	if (r == NULL || r->type != REDIS_REPLY_STRING) {
+		vd_err(err, VD_EBADGATEWAY, "instance_error", "INFO failed on instance '%s'", id);
+		goto done;
+	}
+	if (vd_valkey_info_field(r->str, "uptime_in_seconds", v, sizeof(v)) == 0)
+		json_object_set_new(o, "uptime_seconds", json_integer(atoll(v)));
+	if (vd_valkey_info_field(r->str, "used_memory", v, sizeof(v)) == 0)
+		json_object_set_new(o, "used_memory_bytes", json_integer(atoll(v)));
+	if (vd_valkey_info_field(r->str, "connected_clients", v, sizeof(v)) == 0)
+		json_object_set_new(o, "connected_clients", json_integer(atoll(v)));
+	if (vd_valkey_info_field(r->str, "valkey_version", v, sizeof(v)) == 0)
+		json_object_set_new(o, "valkey_version", json_string(v));
+	json_object_set_new(o, "keys", json_integer(vd_valkey_info_keys(r->str)));
+	json_object_set_new(o, "memory_limit_bytes", json_integer(json_integer_value(json_object_get(spec,
+	    "memory_bytes"))));
+	vd_resp_json(resp, 200, o);
+	o = NULL;
+	ret = 0;
+done:
+	if (r != NULL)
+		freeReplyObject(r);
+	if (c != NULL)
+		redisFree(c);
+	explicit_bzero(pw, sizeof(pw));
+	json_decref(o);
+	json_decref(rec);
+	json_decref(spec);
+	return ret;
+}
