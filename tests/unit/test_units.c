@@ -3,12 +3,14 @@
 #include <check.h>
 #include <string.h>
 
+#include "acl.h"
 #include "config.h"
 #include "crypto.h"
 #include "dockerlogs.h"
 #include "docker.h"
 #include "error.h"
 #include "hostinfo.h"
+#include "instance.h"
 #include "names.h"
 #include "request.h"
 #include "router.h"
@@ -679,6 +681,197 @@ START_TEST(test_logs_malformed)
 }
 END_TEST
 
+/* ---- acl (field cases C01-C04) ---- */
+
+static const char *H1 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+START_TEST(test_acl_render)
+{
+	struct vd_error e;
+	json_t *users = json_array();
+	char *out;
+
+	/* hashes below: printf PASSWORD | sha256sum */
+	json_array_append_new(users, vd_acl_user_full_access("zed", "zed-password-1", 1));
+	json_array_append_new(users, vd_acl_user_full_access("app", "app-password-1", 1));
+	json_array_append_new(users, json_pack("{s:s,s:b,s:b,s:[],s:[s],s:[],s:[s,s]}", "username",
+	    "ro", "enabled", 0, "nopass", 1, "password_hashes", "keys", "~public:*", "channels",
+	    "permissions", "-@all", "+get"));
+	ck_assert_int_eq(vd_acl_render(users, H1, &out, &e), 0);
+	/* default first and off (C02), admin second, then users by name, no
+	 * comments, one fixed token order (C04) */
+	ck_assert_str_eq(out,
+	    "user default off resetpass resetkeys resetchannels -@all\n"
+	    "user valdock on #ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad ~* &* +@all\n"
+	    "user app on #19d4dbf5d456d34716c35d17d58e43ee45dc6e4f93ce28320811b7900efb894c ~* &* +@all\n"
+	    "user ro off nopass ~public:* -@all +get\n"
+	    "user zed on #9d3019d5c5faa2d69b04a51f808bbbca8d8214dea3078ca2cebfcd5f9d1f987e ~* &* +@all\n");
+	free(out);
+	json_decref(users);
+}
+END_TEST
+
+START_TEST(test_acl_render_refuses)
+{
+	struct vd_error e;
+	json_t *users = json_array();
+	char *out;
+
+	/* a user twice (C01) */
+	json_array_append_new(users, vd_acl_user_full_access("app", "app-password-1", 1));
+	json_array_append_new(users, vd_acl_user_full_access("app", "app-password-2", 1));
+	ck_assert_int_eq(vd_acl_render(users, H1, &out, &e), -1);
+	ck_assert_str_eq(e.code, "duplicate_user");
+	ck_assert_ptr_null(out);
+	json_decref(users);
+	/* an uppercase or short hash (C03) */
+	users = json_pack("[{s:s,s:b,s:[s],s:[],s:[],s:[]}]", "username", "u", "enabled", 1,
+	    "password_hashes", "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD",
+	    "keys", "channels", "permissions");
+	ck_assert_int_eq(vd_acl_render(users, H1, &out, &e), -1);
+	json_decref(users);
+	users = json_pack("[{s:s,s:b,s:[],s:[s],s:[],s:[]}]", "username", "u", "enabled", 1,
+	    "password_hashes", "keys", "~a b", "channels", "permissions");
+	ck_assert_int_eq(vd_acl_render(users, H1, &out, &e), -1);
+	json_decref(users);
+	users = json_array();
+	ck_assert_int_eq(vd_acl_render(users, "abc", &out, &e), -1);
+	json_decref(users);
+}
+END_TEST
+
+START_TEST(test_acl_checks)
+{
+	struct vd_error e;
+	char long_pw[600];
+
+	ck_assert_int_eq(vd_acl_check_username("u", "app.reader@team-1", &e), 0);
+	ck_assert_int_eq(vd_acl_check_username("u", "default", &e), -1);
+	ck_assert_int_eq(vd_acl_check_username("u", VD_ACL_ADMIN_USER, &e), -1);
+	ck_assert_int_eq(vd_acl_check_username("u", "a b", &e), -1);
+	ck_assert_int_eq(vd_acl_check_username("u", "a\tb", &e), -1);
+	ck_assert_int_eq(vd_acl_check_username("u", "-x", &e), -1);
+	ck_assert_int_eq(vd_acl_check_username("u", "", &e), -1);
+	ck_assert_int_eq(vd_acl_check_password("p", "my pass#1 long", 12, &e), 0);
+	ck_assert_int_eq(vd_acl_check_password("p", "short", 12, &e), -1);
+	ck_assert_int_eq(vd_acl_check_password("p", "twelve chars\n", 12, &e), -1);
+	memset(long_pw, 'a', 513);
+	long_pw[513] = '\0';
+	ck_assert_int_eq(vd_acl_check_password("p", long_pw, 12, &e), -1);
+	ck_assert_int_eq(vd_acl_is_hash(H1), 1);
+	ck_assert_int_eq(vd_acl_is_hash("BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"), 0);
+	ck_assert_int_eq(vd_acl_is_hash("ba7816bf"), 0);
+}
+END_TEST
+
+/* ---- instance ---- */
+
+START_TEST(test_instance_parse_create)
+{
+	struct vd_error e;
+	json_t *settings = vd_settings_defaults(), *spec, *users, *body;
+
+	body = json_pack("{s:s,s:i,s:s,s:[{s:s,s:s}]}", "name", "cache-1", "port", 7100, "memory",
+	    "64mb", "users", "username", "app", "password", "app-password-1");
+	ck_assert_int_eq(vd_instance_parse_create(body, settings, 5, &spec, &users, &e), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(spec, "id")), "cache-1");
+	ck_assert_int_eq(json_integer_value(json_object_get(spec, "port")), 7100);
+	ck_assert_int_eq(json_integer_value(json_object_get(spec, "memory_bytes")), 64LL << 20);
+	ck_assert_str_eq(json_string_value(json_object_get(spec, "publish_address")), "127.0.0.1");
+	ck_assert_int_eq(json_array_size(users), 1);
+	/* the password is kept only as its hash */
+	{
+		char *dump = json_dumps(users, 0);
+
+		ck_assert_ptr_null(strstr(dump, "app-password-1"));
+		free(dump);
+	}
+	json_decref(spec);
+	json_decref(users);
+	json_decref(body);
+
+	body = json_pack("{s:s}", "name", "c");
+	ck_assert_int_eq(vd_instance_parse_create(body, settings, 5, &spec, &users, &e), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(spec, "port")), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(spec, "memory_bytes")), 256LL << 20);
+	json_decref(spec);
+	json_decref(users);
+	json_decref(body);
+	json_decref(settings);
+}
+END_TEST
+
+START_TEST(test_instance_parse_create_refuses)
+{
+	static const char *bad[][2] = {
+		{ "{\"name\":\"Cache\"}", "name" },
+		{ "{\"port\":7000}", "name" },
+		{ "{\"name\":\"c\",\"port\":0}", "port" },
+		{ "{\"name\":\"c\",\"port\":65536}", "port" },
+		{ "{\"name\":\"c\",\"port\":\"7000\"}", "port" },
+		{ "{\"name\":\"c\",\"memory\":\"1.5gb\"}", "memory" },
+		{ "{\"name\":\"c\",\"memory\":\"8mb\"}", "memory" },
+		{ "{\"name\":\"c\",\"configTemplate\":\"nope\"}", "configTemplate" },
+		{ "{\"name\":\"c\",\"users\":{}}", "users" },
+		{ "{\"name\":\"c\",\"users\":[{\"username\":\"a\"}]}", "users[0].password" },
+		{ "{\"name\":\"c\",\"users\":[{\"username\":\"a\",\"password\":\"aaaaaaaaaaaa\",\"x\":1}]}", "users[0]" },
+		{ "{\"name\":\"c\",\"users\":[{\"username\":\"a\",\"password\":\"aaaaaaaaaaaa\"},"
+		  "{\"username\":\"a\",\"password\":\"bbbbbbbbbbbb\"}]}", "users[1].username" },
+		{ "{\"name\":\"c\",\"image\":\"evil\"}", "image" },
+	};
+	json_t *settings = vd_settings_defaults(), *spec, *users, *body;
+	struct vd_error e;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		body = json_loads(bad[i][0], 0, NULL);
+		ck_assert_ptr_nonnull(body);
+		vd_err_clear(&e);
+		ck_assert_msg(vd_instance_parse_create(body, settings, 5, &spec, &users, &e) == -1,
+		    "accepted %s", bad[i][0]);
+		ck_assert_int_eq(e.kind, VD_EINVALID);
+		ck_assert_str_eq(e.field, bad[i][1]);
+		ck_assert_ptr_null(spec);
+		json_decref(body);
+	}
+	json_decref(settings);
+}
+END_TEST
+
+START_TEST(test_instance_container_body)
+{
+	struct vd_instance_paths p;
+	struct vd_error e;
+	json_t *spec, *b, *hc, *m;
+
+	spec = json_pack("{s:s,s:i,s:s,s:I,s:s}", "id", "c1", "port", 7002, "image", "valdock/valkey:local",
+	    "memory_bytes", (json_int_t)(64LL << 20), "publish_address", "127.0.0.1");
+	ck_assert_int_eq(vd_instance_paths("/var/lib/valdock", "c1", &p, &e), 0);
+	ck_assert_str_eq(p.conf_dir, "/var/lib/valdock/instances/c1/conf");
+	b = vd_instance_container_body(spec, &p);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(b, "Labels"), VD_INSTANCE_LABEL)), "c1");
+	hc = json_object_get(b, "HostConfig");
+	/* directories, bind type (a missing source fails instead of appearing
+	 * as a root-owned directory: C09) */
+	m = json_array_get(json_object_get(hc, "Mounts"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(m, "Type")), "bind");
+	ck_assert_str_eq(json_string_value(json_object_get(m, "Source")), "/var/lib/valdock/instances/c1/conf");
+	ck_assert_str_eq(json_string_value(json_object_get(m, "Target")), "/etc/valkey");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(
+	    json_object_get(hc, "PortBindings"), "6379/tcp"), 0), "HostPort")), "7002");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(hc, "RestartPolicy"), "Name")),
+	    "unless-stopped");
+	ck_assert_int_eq(json_integer_value(json_object_get(hc, "Memory")), 64LL << 20);
+	/* arguments as an array, never a shell line */
+	ck_assert(json_is_array(json_object_get(b, "Cmd")));
+	json_decref(b);
+	json_decref(spec);
+	ck_assert_str_eq(vd_instance_state_from_docker("running"), "running");
+	ck_assert_str_eq(vd_instance_state_from_docker("exited"), "stopped");
+	ck_assert_str_eq(vd_instance_state_from_docker("dead"), "error");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -712,6 +905,12 @@ main(void)
 	tcase_add_test(tc, test_logs_char_across_frames);
 	tcase_add_test(tc, test_logs_tty_raw);
 	tcase_add_test(tc, test_logs_malformed);
+	tcase_add_test(tc, test_acl_render);
+	tcase_add_test(tc, test_acl_render_refuses);
+	tcase_add_test(tc, test_acl_checks);
+	tcase_add_test(tc, test_instance_parse_create);
+	tcase_add_test(tc, test_instance_parse_create_refuses);
+	tcase_add_test(tc, test_instance_container_body);
 	suite_add_tcase(s, tc);
 	return vd_unit_run(s);
 }
