@@ -10,14 +10,11 @@
  *   aclusers:<id>            hash: username -> user record (JSON, see acl.h)
  *   lock:instance:<id>       per-instance lock (SET NX PX, compare-and-delete)
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +26,7 @@
 #include "housekeeper.h"
 #include "instance.h"
 #include "log.h"
+#include "net.h"
 #include "settings.h"
 #include "str.h"
 #include "units.h"
@@ -110,35 +108,6 @@ lock_release(struct vd_ctx *ctx, struct inst_lock *lk)
 	if (r != NULL)
 		freeReplyObject(r);
 	lk->held = 0;
-}
-
-/* 1 when nothing listens on addr:port on this host. */
-static int
-host_port_free(const char *addr, long port)
-{
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int fd, one = 1, ok;
-
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, addr, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
-		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
-		len = sizeof(struct sockaddr_in);
-	} else if (inet_pton(AF_INET6, addr, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-		((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
-		len = sizeof(struct sockaddr_in6);
-	} else {
-		return 0;
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return 0;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	ok = bind(fd, (struct sockaddr *)&ss, len) == 0;
-	close(fd);
-	return ok;
 }
 
 /* The configured image when the engine has it or can pull it, else the
@@ -535,7 +504,7 @@ reserve(struct vd_ctx *ctx, json_t *spec, const json_t *settings, struct vd_erro
 			}
 			freeReplyObject(r);
 		}
-		if (!host_port_free(addr, port)) {
+		if (!vd_net_tcp_free(addr, port)) {
 			if (want)
 				return vd_err(err, VD_ECONFLICT, "port_in_use",
 				    "port %ld is in use on %s by another program", port, addr);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -25,7 +26,7 @@
 #define POOL_CRASH_LIMIT 5        /* crashes within the window that start the back-off */
 #define POOL_BACKOFF_MAX 30       /* seconds */
 #define POOL_STORE_WAIT 20        /* seconds for the internal store to answer at start */
-#define POOL_EARLY_EXIT 2         /* seconds: nginx dying this soon after its first start is fatal */
+#define POOL_EARLY_EXIT 5         /* seconds: nginx failing this soon after its first start is fatal */
 
 enum child_kind { KIND_WORKER, KIND_HOUSEKEEPER, KIND_STORE, KIND_NGINX, KIND_N };
 
@@ -64,6 +65,8 @@ static struct {
 	time_t deadline;
 	int exit_code;
 } pool;
+
+static void pool_begin_stop(void);
 
 static void
 pool_on_signal(int sig)
@@ -200,6 +203,10 @@ pool_spawn(enum child_kind kind, int slot)
 			sigaction(sigs[i], &sa, NULL);
 		close(pool.sigpipe[0]);
 		close(pool.sigpipe[1]);
+		/* if the master dies (even by SIGKILL), its children follow */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() == 1)
+			_exit(1);
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		/* the store and nginx outlive nothing of ours: only workers keep the
 		 * listening socket */
@@ -288,12 +295,15 @@ pool_reap(void)
 			    strsignal(WTERMSIG(status)));
 		else if (crashed)
 			vd_log_warnx("%s exited unexpectedly with status %d", what, WEXITSTATUS(status));
-		if (crashed && c->kind == KIND_NGINX && pool.stopping == 0 &&
+		/* a program we exec'd may leave children (nginx workers) behind:
+		 * they go with it, or the next one finds its port taken */
+		if (c->kind == KIND_NGINX || c->kind == KIND_STORE)
+			kill(-pid, SIGKILL);
+		if (crashed && c->kind == KIND_NGINX && pool.stopping == 0 && WIFEXITED(status) &&
 		    now - c->started < POOL_EARLY_EXIT && pool.kinds[KIND_NGINX].ncrash == 0) {
-			vd_log_warnx("nginx could not start (is %s free?); stopping", pool.cfg->http_addr);
+			vd_log_warnx("nginx could not start (its message is above); stopping");
 			pool.exit_code = 1;
-			pool.stopping = 1;
-			pool.deadline = now + pool.cfg->shutdown_timeout;
+			pool_begin_stop();
 		}
 		if (crashed)
 			pool_crashed(c->kind, now);
@@ -416,41 +426,47 @@ pool_begin_stop(void)
 	pool.deadline = time(NULL) + pool.cfg->shutdown_timeout;
 }
 
-/* One step of the shutdown: nginx, workers and housekeeper first, then the
- * store. Workers are signalled again each step, since a SIGTERM that lands
- * just before a worker enters accept() is otherwise missed. */
+/* The stages of a shutdown, each bounded by shutdown_timeout: nginx stops
+ * taking requests and finishes those it has (the workers still serve
+ * them), then the workers and the housekeeper go, then the store. */
+static const struct {
+	enum child_kind kinds[2];
+	int nkinds;
+	int sig;
+	const char *what;
+} stop_stages[] = {
+	{ { KIND_NGINX }, 1, SIGQUIT, "nginx" },
+	{ { KIND_WORKER, KIND_HOUSEKEEPER }, 2, SIGTERM, "workers" },
+	{ { KIND_STORE }, 1, SIGTERM, "store" },
+};
+
+/* One step of the shutdown; 1 when everything is gone. The stage's signal
+ * is sent again each step: a SIGTERM landing just before a worker enters
+ * accept() would otherwise be missed. */
 static int
 pool_stop_step(void)
 {
 	time_t now = time(NULL);
-	int front = pool_count(KIND_WORKER, 0) + pool_count(KIND_HOUSEKEEPER, 0) +
-	    pool_count(KIND_NGINX, 0);
 
-	if (pool.stopping == 1) {
-		pool_signal_kind(KIND_NGINX, SIGQUIT);
-		pool_signal_kind(KIND_WORKER, SIGTERM);
-		pool_signal_kind(KIND_HOUSEKEEPER, SIGTERM);
-		if (front > 0 && now < pool.deadline)
-			return 0;
-		if (front > 0) {
-			vd_log_warnx("%d processes still running after %d s: killing them", front,
-			    pool.cfg->shutdown_timeout);
-			pool_signal_kind(KIND_NGINX, SIGKILL);
-			pool_signal_kind(KIND_WORKER, SIGKILL);
-			pool_signal_kind(KIND_HOUSEKEEPER, SIGKILL);
-			return 0;
+	while (pool.stopping - 1 < (int)(sizeof(stop_stages) / sizeof(stop_stages[0]))) {
+		int stage = pool.stopping - 1, left = 0;
+
+		for (int k = 0; k < stop_stages[stage].nkinds; k++)
+			left += pool_count(stop_stages[stage].kinds[k], 0);
+		if (left == 0) {
+			pool.stopping++;
+			pool.deadline = now + pool.cfg->shutdown_timeout;
+			continue;
 		}
-		pool.stopping = 2;
-		pool.deadline = now + pool.cfg->shutdown_timeout;
-		pool_signal_kind(KIND_STORE, SIGTERM);
+		for (int k = 0; k < stop_stages[stage].nkinds; k++)
+			pool_signal_kind(stop_stages[stage].kinds[k], now < pool.deadline ?
+			    stop_stages[stage].sig : SIGKILL);
+		if (now >= pool.deadline)
+			vd_log_warnx("%s: %d processes still running after %d s: killed them",
+			    stop_stages[stage].what, left, pool.cfg->shutdown_timeout);
+		return 0;
 	}
-	if (pool_count(KIND_STORE, 0) == 0)
-		return 1;
-	if (now >= pool.deadline) {
-		vd_log_warnx("store still running after %d s: killing it", pool.cfg->shutdown_timeout);
-		pool_signal_kind(KIND_STORE, SIGKILL);
-	}
-	return 0;
+	return 1;
 }
 
 static void
@@ -527,7 +543,8 @@ vd_pool_main(struct vd_config *cfg, const struct vd_pool_opts *opts)
 		}
 	}
 	if (!pool.stopping && pool.manage_nginx &&
-	    (vd_serve_nginx_render(cfg, &err) < 0 || vd_serve_nginx_test(cfg, &err) < 0)) {
+	    (vd_serve_http_addr_free(cfg, &err) < 0 || vd_serve_nginx_render(cfg, &err) < 0 ||
+	    vd_serve_nginx_test(cfg, &err) < 0)) {
 		vd_log_warnx("%s", err.message);
 		pool.exit_code = 1;
 		pool_begin_stop();
@@ -545,6 +562,11 @@ vd_pool_main(struct vd_config *cfg, const struct vd_pool_opts *opts)
 				break;
 		} else {
 			pool_fill();
+			/* old workers of a reload that missed their SIGTERM */
+			for (int i = 0; i < pool.nchildren; i++)
+				if (pool.children[i].retiring && pool.children[i].kind != KIND_NGINX &&
+				    pool.children[i].kind != KIND_STORE)
+					kill(pool.children[i].pid, SIGTERM);
 		}
 		poll(&p, 1, pool.stopping ? 200 : 1000);
 	}

@@ -108,8 +108,9 @@ int
 vd_req_check_body(const struct vd_req *req, int wants_json, size_t max_body, struct vd_error *err)
 {
 	if (req->content_length < 0) {
-		/* nginx passes a chunked body without CONTENT_LENGTH: we refuse to
-		 * guess its end */
+		/* nginx buffers a chunked body and passes its length; a FastCGI
+		 * peer that streams one without CONTENT_LENGTH is refused rather
+		 * than guessed */
 		if (req->chunked)
 			return vd_err(err, VD_ELENGTH, NULL, "a request body needs a Content-Length");
 		if (wants_json)

@@ -11,6 +11,7 @@
 #include "crypto.h"
 #include "fsutil.h"
 #include "log.h"
+#include "net.h"
 #include "serve.h"
 #include "str.h"
 
@@ -240,6 +241,22 @@ done:
 	free(tpl);
 	free(out);
 	return ret;
+}
+
+int
+vd_serve_http_addr_free(const struct vd_config *cfg, struct vd_error *err)
+{
+	char host[64];
+	long port;
+
+	if (vd_net_split_hostport(cfg->http_addr, host, sizeof(host), &port) < 0)
+		return vd_err(err, VD_EINVALID, "bad_config",
+		    "http_addr '%s' must be ADDRESS:PORT, e.g. 127.0.0.1:8080 or [::1]:8080", cfg->http_addr);
+	if (!vd_net_tcp_free(host, port))
+		return vd_err(err, VD_ECONFLICT, "port_in_use",
+		    "%s is in use by another program (or is not an address of this host): "
+		    "set VALDOCK_HTTP_ADDR or stop it", cfg->http_addr);
+	return 0;
 }
 
 static void

@@ -26,6 +26,10 @@ int vd_serve_store_setup(const struct vd_config *cfg, struct vd_error *err);
 /* Renders DATA/run/nginx/nginx.conf from the template. */
 int vd_serve_nginx_render(const struct vd_config *cfg, struct vd_error *err);
 
+/* Checks that nothing listens on cfg->http_addr yet, so a taken port is
+ * named at once instead of nginx retrying its bind. */
+int vd_serve_http_addr_free(const struct vd_config *cfg, struct vd_error *err);
+
 /* Runs `nginx -t` on the rendered config; 0 when it passes. */
 int vd_serve_nginx_test(const struct vd_config *cfg, struct vd_error *err);
 
