@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "acl.h"
 #include "crypto.h"
@@ -52,17 +53,6 @@ vd_acl_is_hash(const char *s)
 	return i == 64;
 }
 
-json_t *
-vd_acl_user_full_access(const char *username, const char *password, long long now)
-{
-	char hash[65];
-
-	vd_crypto_sha256_hex(password, strlen(password), hash);
-	return json_pack("{s:s,s:b,s:b,s:[s],s:[s],s:[s],s:[s],s:I,s:I}", "username", username,
-	    "enabled", 1, "nopass", 0, "password_hashes", hash, "keys", "~*", "channels", "&*",
-	    "permissions", "+@all", "created_at", (json_int_t)now, "updated_at", (json_int_t)now);
-}
-
 struct acl_buf {
 	char *p;
 	size_t len, cap;
@@ -90,8 +80,9 @@ buf_add(struct acl_buf *b, const char *s)
 	return 0;
 }
 
-/* Appends " tok" for each string of the array; tokens hold no whitespace
- * (checked when the record was made; checked again here). */
+/* Appends " tok" for each string of the array. Tokens hold no whitespace
+ * but the single spaces between the rules of a "(...)" selector (checked
+ * when the record was made; checked again here). */
 static int
 add_tokens(struct acl_buf *b, const json_t *arr, const char *user, const char *what,
     struct vd_error *err)
@@ -102,7 +93,9 @@ add_tokens(struct acl_buf *b, const json_t *arr, const char *user, const char *w
 	json_array_foreach(arr, i, t) {
 		const char *s = json_string_value(t);
 
-		if (s == NULL || *s == '\0' || strpbrk(s, " \t\r\n") != NULL ||
+		int selector = s != NULL && s[0] == '(' && s[strlen(s) - 1] == ')';
+
+		if (s == NULL || *s == '\0' || (!selector && strchr(s, ' ') != NULL) ||
 		    vd_str_has_ctrl(s, strlen(s)))
 			return vd_err(err, VD_EINTERNAL, "acl_render",
 			    "user '%s' has a malformed %s token", user, what);
@@ -198,4 +191,513 @@ fail:
 	free(sorted);
 	free(b.p);
 	return -1;
+}
+
+/* ---- rules ---- */
+
+static const char *const acl_categories[] = {
+	"all", "keyspace", "read", "write", "set", "sortedset", "list", "hash", "string", "bitmap",
+	"hyperloglog", "geo", "stream", "pubsub", "admin", "fast", "slow", "blocking", "dangerous",
+	"connection", "transaction", "scripting",
+};
+
+/* Tokens that change passwords, on/off or wipe a user: never accepted in a
+ * rule field, whatever its kind. */
+static const char *const acl_forbidden[] = {
+	"on", "off", "nopass", "resetpass", "reset", "resetkeys", "resetchannels", "clearselectors",
+	"sanitize-payload", "skip-sanitize-payload",
+};
+
+static int
+pattern_ok(const char *p)
+{
+	size_t n = strlen(p);
+
+	if (n == 0 || n > VD_ACL_PATTERN_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] <= 0x20 || p[i] == 0x7f || p[i] == '(' || p[i] == ')')
+			return 0;
+	return vd_utf8_valid(p, n);
+}
+
+static int
+command_name_ok(const char *c, size_t n)
+{
+	if (n == 0 || n > 64)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = c[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		    ch == '-' || ch == '_' || ch == '.'))
+			return 0;
+	}
+	return 1;
+}
+
+/* Why tok is not a rule of kind, or NULL when it is one. */
+static const char *
+rule_check(enum vd_acl_field kind, const char *tok)
+{
+	for (size_t i = 0; i < sizeof(acl_forbidden) / sizeof(acl_forbidden[0]); i++)
+		if (strcasecmp(tok, acl_forbidden[i]) == 0)
+			return "is not a rule this field takes (passwords, on/off and resets have their own fields)";
+	if (tok[0] == '>' || tok[0] == '<' || tok[0] == '#' || tok[0] == '!')
+		return "looks like a password; passwords go in the password fields";
+	switch (kind) {
+	case VD_ACL_KEYS:
+		if (strcmp(tok, "allkeys") == 0)
+			return NULL;
+		if (tok[0] == '~')
+			return pattern_ok(tok + 1) ? NULL : "needs a key pattern without spaces after '~'";
+		if (tok[0] == '%') {
+			const char *t = strchr(tok, '~');
+			size_t n = t ? (size_t)(t - tok - 1) : 0;
+
+			if (t == NULL || n == 0 || n > 2 || strspn(tok + 1, "RW") != n)
+				return "must be %R~pattern, %W~pattern or %RW~pattern";
+			return pattern_ok(t + 1) ? NULL : "needs a key pattern after '~'";
+		}
+		return "must be ~pattern, %R~pattern, %W~pattern, %RW~pattern or allkeys";
+	case VD_ACL_CHANNELS:
+		if (strcmp(tok, "allchannels") == 0)
+			return NULL;
+		if (tok[0] == '&')
+			return pattern_ok(tok + 1) ? NULL : "needs a channel pattern without spaces after '&'";
+		return "must be &pattern or allchannels";
+	case VD_ACL_PERMISSIONS:
+		if (strcmp(tok, "allcommands") == 0 || strcmp(tok, "nocommands") == 0)
+			return NULL;
+		if (tok[0] != '+' && tok[0] != '-')
+			return "must be +command, -command, +@category, -@category, +command|subcommand, "
+			    "allcommands or nocommands";
+		if (tok[1] == '@') {
+			for (size_t i = 0; i < sizeof(acl_categories) / sizeof(acl_categories[0]); i++)
+				if (strcmp(tok + 2, acl_categories[i]) == 0)
+					return NULL;
+			return "names an unknown command category";
+		} else {
+			const char *bar = strchr(tok + 1, '|');
+
+			if (bar == NULL)
+				return command_name_ok(tok + 1, strlen(tok + 1)) ? NULL : "names no valid command";
+			if (!command_name_ok(tok + 1, (size_t)(bar - tok - 1)) ||
+			    !command_name_ok(bar + 1, strlen(bar + 1)))
+				return "must be +command|subcommand";
+			return NULL;
+		}
+	}
+	return "is not understood";
+}
+
+/* Splits a string on whitespace, keeping "(...)" selectors whole. */
+static int
+split_rules(const char *s, json_t *out, const char *field, struct vd_error *err)
+{
+	const char *p = s;
+
+	while (*p != '\0') {
+		const char *start;
+		size_t n;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0')
+			break;
+		start = p;
+		if (*p == '(') {
+			const char *close = strchr(p, ')');
+			const char *open2 = strchr(p + 1, '(');
+
+			if (close == NULL || (open2 != NULL && open2 < close))
+				return vd_err_field(err, field, "%s: unbalanced '(' in a selector", field);
+			p = close + 1;
+			if (*p != '\0' && *p != ' ' && *p != '\t')
+				return vd_err_field(err, field, "%s: a selector must be followed by a space", field);
+		} else {
+			while (*p != '\0' && *p != ' ' && *p != '\t') {
+				if (*p == '(' || *p == ')')
+					return vd_err_field(err, field, "%s: unbalanced parentheses", field);
+				p++;
+			}
+		}
+		n = (size_t)(p - start);
+		json_array_append_new(out, json_stringn(start, n));
+	}
+	return 0;
+}
+
+/* Checks one selector "(rule rule ...)" of the permissions field: keys,
+ * channels and commands inside, nothing else, and renders it with single
+ * spaces into a new string. */
+static int
+selector_check(const char *sel, const char *field, char **norm, struct vd_error *err)
+{
+	size_t n = strlen(sel);
+	char *inner, *tok, *save = NULL, *out;
+	size_t olen = 0;
+
+	*norm = NULL;
+	if (n < 3 || sel[0] != '(' || sel[n - 1] != ')')
+		return vd_err_field(err, field, "%s: a selector is (rules...) and cannot be empty", field);
+	inner = strndup(sel + 1, n - 2);
+	out = malloc(n + 1);
+	if (inner == NULL || out == NULL) {
+		free(inner);
+		free(out);
+		return vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
+	}
+	out[olen++] = '(';
+	for (tok = strtok_r(inner, " \t", &save); tok != NULL; tok = strtok_r(NULL, " \t", &save)) {
+		enum vd_acl_field k = tok[0] == '~' || tok[0] == '%' || strcmp(tok, "allkeys") == 0 ?
+		    VD_ACL_KEYS : tok[0] == '&' || strcmp(tok, "allchannels") == 0 ? VD_ACL_CHANNELS :
+		    VD_ACL_PERMISSIONS;
+		const char *why = rule_check(k, tok);
+
+		if (why != NULL) {
+			vd_err_field(err, field, "%s: '%.64s' in a selector %s", field, tok, why);
+			free(inner);
+			free(out);
+			return -1;
+		}
+		if (olen > 1)
+			out[olen++] = ' ';
+		memcpy(out + olen, tok, strlen(tok));
+		olen += strlen(tok);
+	}
+	free(inner);
+	if (olen == 1) {
+		free(out);
+		return vd_err_field(err, field, "%s: a selector cannot be empty", field);
+	}
+	out[olen++] = ')';
+	out[olen] = '\0';
+	*norm = out;
+	return 0;
+}
+
+int
+vd_acl_parse_rules(enum vd_acl_field kind, const char *field, const json_t *value, json_t **out,
+    struct vd_error *err)
+{
+	json_t *raw = json_array(), *res = json_array(), *v;
+	size_t i;
+
+	*out = NULL;
+	if (json_is_string(value)) {
+		const char *s = json_string_value(value);
+
+		if (vd_str_has_ctrl(s, strlen(s)) && strpbrk(s, "\r\n\v\f") != NULL)
+			goto ctrl;
+		if (split_rules(s, raw, field, err) < 0)
+			goto fail;
+	} else if (json_is_array(value)) {
+		json_array_foreach(value, i, v) {
+			const char *s = json_string_value(v);
+
+			if (s == NULL || *s == '\0') {
+				vd_err_field(err, field, "%s must hold non-empty strings", field);
+				goto fail;
+			}
+			if (s[0] == '(')
+				json_array_append_new(raw, json_string(s));
+			else if (strpbrk(s, " \t") != NULL) {
+				vd_err_field(err, field, "%s: '%.64s' holds whitespace (one rule per element)",
+				    field, s);
+				goto fail;
+			} else
+				json_array_append_new(raw, json_string(s));
+		}
+	} else {
+		vd_err_field(err, field, "%s must be a space-separated string or an array of strings", field);
+		goto fail;
+	}
+	if (json_array_size(raw) > VD_ACL_MAX_RULES) {
+		vd_err_field(err, field, "%s holds more than %d rules", field, VD_ACL_MAX_RULES);
+		goto fail;
+	}
+	json_array_foreach(raw, i, v) {
+		const char *tok = json_string_value(v);
+		const char *why;
+
+		if (vd_str_has_ctrl(tok, strlen(tok)))
+			goto ctrl;
+		if (tok[0] == '(') {
+			char *norm;
+
+			if (kind != VD_ACL_PERMISSIONS) {
+				vd_err_field(err, field, "%s: selectors go in permissions", field);
+				goto fail;
+			}
+			if (selector_check(tok, field, &norm, err) < 0)
+				goto fail;
+			json_array_append_new(res, json_string(norm));
+			free(norm);
+			continue;
+		}
+		if ((why = rule_check(kind, tok)) != NULL) {
+			if (!vd_utf8_valid(tok, strlen(tok)))
+				vd_err_field(err, field, "%s: a rule is not valid UTF-8", field);
+			else
+				vd_err_field(err, field, "%s: '%.64s' %s", field, tok, why);
+			goto fail;
+		}
+		json_array_append_new(res, json_string(tok));
+	}
+	json_decref(raw);
+	*out = res;
+	return 0;
+ctrl:
+	vd_err_field(err, field, "%s holds a control character (newline, tab in a token, ...)", field);
+fail:
+	json_decref(raw);
+	json_decref(res);
+	return -1;
+}
+
+/* ---- user records ---- */
+
+static int
+add_password_hash(json_t *hashes, const char *field, const char *pw, int min_len,
+    struct vd_error *err)
+{
+	char h[65];
+	size_t i;
+	json_t *v;
+
+	if (vd_acl_check_password(field, pw, min_len, err) < 0)
+		return -1;
+	vd_crypto_sha256_hex(pw, strlen(pw), h);
+	json_array_foreach(hashes, i, v)
+		if (strcmp(json_string_value(v), h) == 0)
+			return vd_err_field(err, field, "%s: the user already has this password", field);
+	if (json_array_size(hashes) >= VD_ACL_MAX_PASSWORDS)
+		return vd_err_field(err, field, "a user has at most %d passwords", VD_ACL_MAX_PASSWORDS);
+	json_array_append_new(hashes, json_string(h));
+	return 0;
+}
+
+static int
+check_fields(const json_t *body, const char *const *known, size_t nknown, struct vd_error *err)
+{
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(body))
+		return vd_err(err, VD_EBADREQ, "bad_request", "an ACL user must be a JSON object");
+	json_object_foreach((json_t *)body, key, v) {
+		size_t i;
+
+		for (i = 0; i < nknown; i++)
+			if (strcmp(key, known[i]) == 0)
+				break;
+		if (i == nknown)
+			return vd_err_field(err, key, "unknown field '%.64s'", key);
+	}
+	return 0;
+}
+
+static int
+set_rules(json_t *user, const json_t *body, const char *key, enum vd_acl_field kind,
+    const char *prefix, struct vd_error *err)
+{
+	const json_t *v = json_object_get(body, key);
+	char field[96];
+	json_t *rules;
+
+	if (v == NULL)
+		return 0;
+	snprintf(field, sizeof(field), "%s%s", prefix, key);
+	if (vd_acl_parse_rules(kind, field, v, &rules, err) < 0)
+		return -1;
+	json_object_set_new(user, key, rules);
+	return 0;
+}
+
+int
+vd_acl_user_from_request(const json_t *body, int min_len, int full_access_default, long long now,
+    const char *prefix, json_t **out, struct vd_error *err)
+{
+	static const char *const known[] = { "username", "password", "passwords", "nopass",
+	    "permissions", "keys", "channels", "enabled" };
+	const char *name = json_string_value(json_object_get(body, "username"));
+	const json_t *pw = json_object_get(body, "password"), *pws = json_object_get(body, "passwords");
+	const json_t *nopass = json_object_get(body, "nopass"), *enabled = json_object_get(body, "enabled");
+	json_t *user = NULL, *hashes;
+	char field[96];
+	size_t i;
+	json_t *v;
+
+	*out = NULL;
+	if (check_fields(body, known, sizeof(known) / sizeof(known[0]), err) < 0)
+		return -1;
+	snprintf(field, sizeof(field), "%susername", prefix);
+	if (name == NULL)
+		return vd_err_field(err, field, "%s is required (a string)", field);
+	if (vd_acl_check_username(field, name, err) < 0)
+		return -1;
+	if (nopass != NULL && !json_is_boolean(nopass))
+		return vd_err_field(err, "nopass", "nopass must be true or false");
+	if (enabled != NULL && !json_is_boolean(enabled))
+		return vd_err_field(err, "enabled", "enabled must be true or false");
+	if (json_is_true(nopass) && (pw != NULL || pws != NULL))
+		return vd_err_field(err, "nopass", "nopass and a password exclude each other");
+	user = json_pack("{s:s,s:b,s:b,s:[],s:[],s:[],s:[],s:I,s:I}", "username", name,
+	    "enabled", enabled ? json_is_true(enabled) : 1, "nopass", json_is_true(nopass),
+	    "password_hashes", "keys", "channels", "permissions", "created_at", (json_int_t)now,
+	    "updated_at", (json_int_t)now);
+	if (user == NULL)
+		return vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
+	hashes = json_object_get(user, "password_hashes");
+	if (pw != NULL) {
+		snprintf(field, sizeof(field), "%spassword", prefix);
+		if (!json_is_string(pw)) {
+			vd_err_field(err, field, "%s must be a string", field);
+			goto fail;
+		}
+		if (add_password_hash(hashes, field, json_string_value(pw), min_len, err) < 0)
+			goto fail;
+	}
+	if (pws != NULL) {
+		snprintf(field, sizeof(field), "%spasswords", prefix);
+		if (!json_is_array(pws)) {
+			vd_err_field(err, field, "%s must be an array of strings", field);
+			goto fail;
+		}
+		json_array_foreach(pws, i, v) {
+			if (!json_is_string(v)) {
+				vd_err_field(err, field, "%s must be an array of strings", field);
+				goto fail;
+			}
+			if (add_password_hash(hashes, field, json_string_value(v), min_len, err) < 0)
+				goto fail;
+		}
+	}
+	if (full_access_default && json_object_get(body, "permissions") == NULL &&
+	    json_object_get(body, "keys") == NULL && json_object_get(body, "channels") == NULL) {
+		json_object_set_new(user, "permissions", json_pack("[s]", "+@all"));
+		json_object_set_new(user, "keys", json_pack("[s]", "~*"));
+		json_object_set_new(user, "channels", json_pack("[s]", "&*"));
+	} else if (!full_access_default && (json_object_get(body, "permissions") == NULL ||
+	    json_object_get(body, "keys") == NULL)) {
+		vd_err_field(err, json_object_get(body, "permissions") ? "keys" : "permissions",
+		    "permissions and keys are required (e.g. \"+@read\" and \"~app:*\")");
+		goto fail;
+	}
+	if (set_rules(user, body, "permissions", VD_ACL_PERMISSIONS, prefix, err) < 0 ||
+	    set_rules(user, body, "keys", VD_ACL_KEYS, prefix, err) < 0 ||
+	    set_rules(user, body, "channels", VD_ACL_CHANNELS, prefix, err) < 0)
+		goto fail;
+	*out = user;
+	return 0;
+fail:
+	json_decref(user);
+	return -1;
+}
+
+int
+vd_acl_user_update(json_t *user, const json_t *body, int min_len, long long now,
+    int *end_sessions, struct vd_error *err)
+{
+	static const char *const known[] = { "password", "add_password", "remove_password", "nopass",
+	    "permissions", "keys", "channels", "enabled" };
+	const json_t *pw = json_object_get(body, "password"), *add = json_object_get(body, "add_password");
+	const json_t *rm = json_object_get(body, "remove_password"), *nopass = json_object_get(body, "nopass");
+	const json_t *enabled = json_object_get(body, "enabled");
+	json_t *next, *hashes;
+
+	*end_sessions = 0;
+	if (check_fields(body, known, sizeof(known) / sizeof(known[0]), err) < 0)
+		return -1;
+	if (json_object_size(body) == 0)
+		return vd_err(err, VD_EBADREQ, "empty_change", "nothing to change: give at least one field");
+	if ((pw && !json_is_string(pw)) || (add && !json_is_string(add)) || (rm && !json_is_string(rm)))
+		return vd_err_field(err, pw && !json_is_string(pw) ? "password" : add && !json_is_string(add) ?
+		    "add_password" : "remove_password", "passwords must be strings");
+	if (nopass != NULL && !json_is_boolean(nopass))
+		return vd_err_field(err, "nopass", "nopass must be true or false");
+	if (enabled != NULL && !json_is_boolean(enabled))
+		return vd_err_field(err, "enabled", "enabled must be true or false");
+	if (json_is_true(nopass) && (pw || add))
+		return vd_err_field(err, "nopass", "nopass and a password exclude each other");
+	next = json_deep_copy(user);
+	if (next == NULL)
+		return vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
+	hashes = json_object_get(next, "password_hashes");
+	if (pw != NULL) {
+		json_array_clear(hashes);
+		if (add_password_hash(hashes, "password", json_string_value(pw), min_len, err) < 0)
+			goto fail;
+		json_object_set_new(next, "nopass", json_false());
+		*end_sessions = 1;
+	}
+	if (add != NULL) {
+		if (add_password_hash(hashes, "add_password", json_string_value(add), min_len, err) < 0)
+			goto fail;
+		json_object_set_new(next, "nopass", json_false());
+	}
+	if (rm != NULL) {
+		char h[65];
+		size_t i, found = (size_t)-1;
+		json_t *v;
+
+		vd_crypto_sha256_hex(json_string_value(rm), strlen(json_string_value(rm)), h);
+		json_array_foreach(hashes, i, v)
+			if (strcmp(json_string_value(v), h) == 0)
+				found = i;
+		if (found == (size_t)-1) {
+			vd_err_field(err, "remove_password", "the user has no such password");
+			goto fail;
+		}
+		json_array_remove(hashes, found);
+		*end_sessions = 1;
+	}
+	if (nopass != NULL) {
+		if (json_is_true(nopass))
+			json_array_clear(hashes);
+		if (json_is_true(json_object_get(next, "nopass")) && !json_is_true(nopass))
+			*end_sessions = 1;
+		json_object_set(next, "nopass", (json_t *)nopass);
+	}
+	if (enabled != NULL) {
+		if (!json_is_true(enabled))
+			*end_sessions = 1;
+		json_object_set(next, "enabled", (json_t *)enabled);
+	}
+	if (set_rules(next, body, "permissions", VD_ACL_PERMISSIONS, "", err) < 0 ||
+	    set_rules(next, body, "keys", VD_ACL_KEYS, "", err) < 0 ||
+	    set_rules(next, body, "channels", VD_ACL_CHANNELS, "", err) < 0)
+		goto fail;
+	/* narrowed rules take effect for new commands of open sessions too, so
+	 * only password and on/off changes end sessions */
+	json_object_set_new(next, "updated_at", json_integer(now));
+	json_object_update(user, next);
+	json_decref(next);
+	return 0;
+fail:
+	json_decref(next);
+	return -1;
+}
+
+json_t *
+vd_acl_user_view(const json_t *user)
+{
+	size_t npw = json_array_size(json_object_get(user, "password_hashes"));
+	int nopass = json_is_true(json_object_get(user, "nopass"));
+	int enabled = json_is_true(json_object_get(user, "enabled"));
+	json_t *o;
+
+	o = json_pack("{s:O,s:b,s:b,s:I,s:O,s:O,s:O,s:O,s:O,s:b}",
+	    "username", json_object_get(user, "username"), "enabled", enabled, "nopass", nopass,
+	    "password_count", (json_int_t)npw,
+	    "permissions", json_object_get(user, "permissions"), "keys", json_object_get(user, "keys"),
+	    "channels", json_object_get(user, "channels"),
+	    "created_at", json_object_get(user, "created_at"),
+	    "updated_at", json_object_get(user, "updated_at"),
+	    "can_login", enabled && (nopass || npw > 0));
+	if (o != NULL && enabled && !nopass && npw == 0)
+		json_object_set_new(o, "warning", json_string("the user has no password and no nopass: "
+		    "nobody can log in as it"));
+	return o;
 }

@@ -17,6 +17,11 @@
 #define VD_ACL_NAME_MAX 64
 #define VD_ACL_PASSWORD_MAX 512
 #define VD_ACL_MAX_USERS 10000
+#define VD_ACL_MAX_PASSWORDS 8
+#define VD_ACL_MAX_RULES 256
+#define VD_ACL_PATTERN_MAX 512
+
+enum vd_acl_field { VD_ACL_PERMISSIONS, VD_ACL_KEYS, VD_ACL_CHANNELS };
 
 /* Usernames: 1-64 of letters, digits and . _ - @ +, starting with a letter
  * or digit; never Valdock's admin user nor `default`. 422 naming field. */
@@ -29,9 +34,34 @@ int vd_acl_check_password(const char *field, const char *password, int min_len,
 /* 1 for a lowercase 64-hex SHA-256. */
 int vd_acl_is_hash(const char *s);
 
-/* New reference: a user record with every permission on every key and
- * channel and the one password given (hashed here). */
-json_t *vd_acl_user_full_access(const char *username, const char *password, long long now);
+/* Parses one rule field, given as a space-separated string or an array of
+ * strings, into a new array of tokens. Each token is checked for exactly
+ * its field: keys take ~pattern, %R~/%W~/%RW~pattern, allkeys; channels
+ * &pattern, allchannels; permissions +/-command, +/-@category,
+ * +/-command|sub, allcommands, nocommands and "(...)" selectors of those.
+ * Passwords (>x <x #h !h), nopass, on/off and resets are refused
+ * everywhere. 422 naming field and the token. */
+int vd_acl_parse_rules(enum vd_acl_field kind, const char *field, const json_t *value, json_t **out,
+    struct vd_error *err);
+
+/* Builds a new user record from a request object {"username", "password"
+ * or "passwords", "nopass", "permissions", "keys", "channels", "enabled"}.
+ * With full_access_default, a user given no rules at all gets +@all ~* &*
+ * (users named at instance creation); otherwise permissions and keys are
+ * required. Field names in errors get prefix (e.g. "users[0]."). */
+int vd_acl_user_from_request(const json_t *body, int min_len, int full_access_default,
+    long long now, const char *prefix, json_t **out, struct vd_error *err);
+
+/* Applies a change {"password" (replaces all), "add_password",
+ * "remove_password", "nopass", "permissions", "keys", "channels",
+ * "enabled"} to user; on error user is unchanged. *end_sessions is set when
+ * open sessions of the user must be closed (a password went, or the user
+ * was disabled). */
+int vd_acl_user_update(json_t *user, const json_t *body, int min_len, long long now,
+    int *end_sessions, struct vd_error *err);
+
+/* New reference: what the API shows of a user; never a hash. */
+json_t *vd_acl_user_view(const json_t *user);
 
 /* Renders the ACL file from the user records (a JSON array) and the admin
  * user's password hash into a new string the caller frees. Refuses (and

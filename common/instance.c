@@ -37,6 +37,8 @@ parse_memory(const json_t *v, long long *out, struct vd_error *err)
 	return 0;
 }
 
+/* The users named at creation: the same records and checks as the ACL
+ * API; one given without rules gets every permission on every key. */
 static int
 parse_users(const json_t *v, int min_len, long long now, json_t **users, struct vd_error *err)
 {
@@ -50,36 +52,33 @@ parse_users(const json_t *v, int min_len, long long now, json_t **users, struct 
 		return vd_err_field(err, "users", "users must be an array of at most %d {\"username\",\"password\"}",
 		    VD_INSTANCE_MAX_USERS);
 	json_array_foreach(v, i, u) {
-		const char *name = json_string_value(json_object_get(u, "username"));
-		const char *pw = json_string_value(json_object_get(u, "password"));
-		char field[64];
-		const char *key;
-		json_t *val;
+		char prefix[48];
+		json_t *rec, *prev;
 		size_t j;
-		json_t *prev;
 
-		if (!json_is_object(u))
-			return vd_err_field(err, "users", "users[%zu] must be an object", i);
-		json_object_foreach(u, key, val) {
-			if (strcmp(key, "username") != 0 && strcmp(key, "password") != 0) {
-				snprintf(field, sizeof(field), "users[%zu]", i);
-				return vd_err_field(err, field, "users[%zu] has an unknown field (only username and password)", i);
+		snprintf(prefix, sizeof(prefix), "users[%zu].", i);
+		if (!json_is_object(u)) {
+			snprintf(prefix, sizeof(prefix), "users[%zu]", i);
+			return vd_err_field(err, prefix, "%s must be an object", prefix);
+		}
+		if (vd_acl_user_from_request(u, min_len, 1, now, prefix, &rec, err) < 0)
+			return -1;
+		if (json_array_size(json_object_get(rec, "password_hashes")) == 0 &&
+		    !json_is_true(json_object_get(rec, "nopass"))) {
+			json_decref(rec);
+			snprintf(prefix, sizeof(prefix), "users[%zu].password", i);
+			return vd_err_field(err, prefix, "%s is required: without it nobody can log in", prefix);
+		}
+		json_array_foreach(*users, j, prev) {
+			if (strcmp(json_string_value(json_object_get(prev, "username")),
+			    json_string_value(json_object_get(rec, "username"))) == 0) {
+				json_decref(rec);
+				snprintf(prefix, sizeof(prefix), "users[%zu].username", i);
+				return vd_err_field(err, prefix, "user '%s' is given twice",
+				    json_string_value(json_object_get(prev, "username")));
 			}
 		}
-		snprintf(field, sizeof(field), "users[%zu].username", i);
-		if (name == NULL)
-			return vd_err_field(err, field, "%s is required", field);
-		if (vd_acl_check_username(field, name, err) < 0)
-			return -1;
-		json_array_foreach(*users, j, prev)
-			if (strcmp(json_string_value(json_object_get(prev, "username")), name) == 0)
-				return vd_err_field(err, field, "user '%s' is given twice", name);
-		snprintf(field, sizeof(field), "users[%zu].password", i);
-		if (pw == NULL)
-			return vd_err_field(err, field, "%s is required", field);
-		if (vd_acl_check_password(field, pw, min_len, err) < 0)
-			return -1;
-		json_array_append_new(*users, vd_acl_user_full_access(name, pw, now));
+		json_array_append_new(*users, rec);
 	}
 	return 0;
 }

@@ -683,6 +683,18 @@ END_TEST
 
 /* ---- acl (field cases C01-C04) ---- */
 
+/* A user as named at instance creation: one password, every permission. */
+static json_t *
+full_user(const char *name, const char *password)
+{
+	json_t *body = json_pack("{s:s,s:s}", "username", name, "password", password), *u;
+	struct vd_error e;
+
+	ck_assert_int_eq(vd_acl_user_from_request(body, 12, 1, 1, "", &u, &e), 0);
+	json_decref(body);
+	return u;
+}
+
 static const char *H1 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 
 START_TEST(test_acl_render)
@@ -692,8 +704,8 @@ START_TEST(test_acl_render)
 	char *out;
 
 	/* hashes below: printf PASSWORD | sha256sum */
-	json_array_append_new(users, vd_acl_user_full_access("zed", "zed-password-1", 1));
-	json_array_append_new(users, vd_acl_user_full_access("app", "app-password-1", 1));
+	json_array_append_new(users, full_user("zed", "zed-password-1"));
+	json_array_append_new(users, full_user("app", "app-password-1"));
 	json_array_append_new(users, json_pack("{s:s,s:b,s:b,s:[],s:[s],s:[],s:[s,s]}", "username",
 	    "ro", "enabled", 0, "nopass", 1, "password_hashes", "keys", "~public:*", "channels",
 	    "permissions", "-@all", "+get"));
@@ -718,8 +730,8 @@ START_TEST(test_acl_render_refuses)
 	char *out;
 
 	/* a user twice (C01) */
-	json_array_append_new(users, vd_acl_user_full_access("app", "app-password-1", 1));
-	json_array_append_new(users, vd_acl_user_full_access("app", "app-password-2", 1));
+	json_array_append_new(users, full_user("app", "app-password-1"));
+	json_array_append_new(users, full_user("app", "app-password-2"));
 	ck_assert_int_eq(vd_acl_render(users, H1, &out, &e), -1);
 	ck_assert_str_eq(e.code, "duplicate_user");
 	ck_assert_ptr_null(out);
@@ -814,7 +826,7 @@ START_TEST(test_instance_parse_create_refuses)
 		{ "{\"name\":\"c\",\"configTemplate\":\"nope\"}", "configTemplate" },
 		{ "{\"name\":\"c\",\"users\":{}}", "users" },
 		{ "{\"name\":\"c\",\"users\":[{\"username\":\"a\"}]}", "users[0].password" },
-		{ "{\"name\":\"c\",\"users\":[{\"username\":\"a\",\"password\":\"aaaaaaaaaaaa\",\"x\":1}]}", "users[0]" },
+		{ "{\"name\":\"c\",\"users\":[{\"username\":\"a\",\"password\":\"aaaaaaaaaaaa\",\"x\":1}]}", "x" },
 		{ "{\"name\":\"c\",\"users\":[{\"username\":\"a\",\"password\":\"aaaaaaaaaaaa\"},"
 		  "{\"username\":\"a\",\"password\":\"bbbbbbbbbbbb\"}]}", "users[1].username" },
 		{ "{\"name\":\"c\",\"image\":\"evil\"}", "image" },
@@ -872,6 +884,157 @@ START_TEST(test_instance_container_body)
 }
 END_TEST
 
+/* ---- acl rules (C03, hostile input) ---- */
+
+static int
+rules(enum vd_acl_field kind, const char *text, json_t **out, struct vd_error *e)
+{
+	json_t *v = json_string(text);
+	int rc = vd_acl_parse_rules(kind, "f", v, out, e);
+
+	json_decref(v);
+	return rc;
+}
+
+START_TEST(test_acl_rules_accepted)
+{
+	struct vd_error e;
+	json_t *out, *arr;
+
+	ck_assert_int_eq(rules(VD_ACL_PERMISSIONS, " +@read  -@dangerous +client|setname allcommands ", &out, &e), 0);
+	ck_assert_int_eq(json_array_size(out), 4);
+	ck_assert_str_eq(json_string_value(json_array_get(out, 2)), "+client|setname");
+	json_decref(out);
+	ck_assert_int_eq(rules(VD_ACL_PERMISSIONS, "+get (~logs:*  +set)", &out, &e), 0);
+	ck_assert_str_eq(json_string_value(json_array_get(out, 1)), "(~logs:* +set)");
+	json_decref(out);
+	ck_assert_int_eq(rules(VD_ACL_KEYS, "~public:* %R~logs:* %RW~x allkeys", &out, &e), 0);
+	ck_assert_int_eq(json_array_size(out), 4);
+	json_decref(out);
+	ck_assert_int_eq(rules(VD_ACL_CHANNELS, "&events:* allchannels", &out, &e), 0);
+	json_decref(out);
+	arr = json_pack("[s,s]", "~a:*", "%W~b");
+	ck_assert_int_eq(vd_acl_parse_rules(VD_ACL_KEYS, "keys", arr, &out, &e), 0);
+	ck_assert_int_eq(json_array_size(out), 2);
+	json_decref(out);
+	json_decref(arr);
+}
+END_TEST
+
+START_TEST(test_acl_rules_refused)
+{
+	static const struct { enum vd_acl_field kind; const char *text; } bad[] = {
+		{ VD_ACL_PERMISSIONS, "+get >x" },        /* a password smuggled in */
+		{ VD_ACL_PERMISSIONS, "+get #ba78" },
+		{ VD_ACL_PERMISSIONS, "nopass" },
+		{ VD_ACL_PERMISSIONS, "reset" },
+		{ VD_ACL_PERMISSIONS, "on" },
+		{ VD_ACL_PERMISSIONS, "+@nosuchcategory" },
+		{ VD_ACL_PERMISSIONS, "get" },
+		{ VD_ACL_PERMISSIONS, "+get\nuser evil on nopass" },
+		{ VD_ACL_PERMISSIONS, "+get (~x +set" },   /* unbalanced selector */
+		{ VD_ACL_PERMISSIONS, "+get ~x +set)" },
+		{ VD_ACL_PERMISSIONS, "(>pw +get)" },
+		{ VD_ACL_PERMISSIONS, "()" },
+		{ VD_ACL_PERMISSIONS, "(~a +get)(&b)" },    /* selectors run together */
+		{ VD_ACL_PERMISSIONS, "~keys:*" },         /* a key rule in permissions */
+		{ VD_ACL_KEYS, "+@all" },
+		{ VD_ACL_KEYS, "%R~" },                    /* %R needs a pattern */
+		{ VD_ACL_KEYS, "%X~a" },
+		{ VD_ACL_KEYS, "~" },
+		{ VD_ACL_KEYS, "resetkeys" },
+		{ VD_ACL_KEYS, "&chan" },
+		{ VD_ACL_CHANNELS, "~key" },
+		{ VD_ACL_CHANNELS, "resetchannels" },
+		{ VD_ACL_CHANNELS, "&" },
+	};
+	struct vd_error e;
+	json_t *out;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		vd_err_clear(&e);
+		ck_assert_msg(rules(bad[i].kind, bad[i].text, &out, &e) == -1, "accepted '%s'", bad[i].text);
+		ck_assert_int_eq(e.kind, VD_EINVALID);
+		ck_assert_str_eq(e.field, "f");
+		ck_assert_ptr_null(out);
+	}
+	/* an array element with a space cannot hide two rules */
+	{
+		json_t *arr = json_pack("[s]", "~a ~b");
+
+		ck_assert_int_eq(vd_acl_parse_rules(VD_ACL_KEYS, "keys", arr, &out, &e), -1);
+		json_decref(arr);
+		arr = json_pack("[i]", 3);
+		ck_assert_int_eq(vd_acl_parse_rules(VD_ACL_KEYS, "keys", arr, &out, &e), -1);
+		json_decref(arr);
+	}
+}
+END_TEST
+
+START_TEST(test_acl_user_records)
+{
+	struct vd_error e;
+	json_t *body, *u, *change, *view;
+	int end;
+
+	body = json_pack("{s:s,s:s,s:s,s:s}", "username", "reader", "password", "reader-pass-01",
+	    "permissions", "+@read", "keys", "~public:*");
+	ck_assert_int_eq(vd_acl_user_from_request(body, 12, 0, 1, "", &u, &e), 0);
+	ck_assert_int_eq(json_array_size(json_object_get(u, "password_hashes")), 1);
+	ck_assert_int_eq(json_array_size(json_object_get(u, "channels")), 0);
+	json_decref(body);
+
+	/* rotation: add a second password, remove the first */
+	change = json_pack("{s:s}", "add_password", "reader-pass-02");
+	ck_assert_int_eq(vd_acl_user_update(u, change, 12, 2, &end, &e), 0);
+	ck_assert_int_eq(end, 0);
+	ck_assert_int_eq(json_array_size(json_object_get(u, "password_hashes")), 2);
+	json_decref(change);
+	change = json_pack("{s:s}", "remove_password", "reader-pass-01");
+	ck_assert_int_eq(vd_acl_user_update(u, change, 12, 3, &end, &e), 0);
+	ck_assert_int_eq(end, 1);
+	ck_assert_int_eq(json_array_size(json_object_get(u, "password_hashes")), 1);
+	json_decref(change);
+	change = json_pack("{s:s}", "remove_password", "never-was-one");
+	ck_assert_int_eq(vd_acl_user_update(u, change, 12, 3, &end, &e), -1);
+	ck_assert_str_eq(e.field, "remove_password");
+	json_decref(change);
+	/* disabling ends sessions; a bad field leaves the record as it was */
+	change = json_pack("{s:b,s:s,s:s}", "enabled", 0, "keys", "~ok", "permissions", "+get >x");
+	ck_assert_int_eq(vd_acl_user_update(u, change, 12, 4, &end, &e), -1);
+	ck_assert(json_is_true(json_object_get(u, "enabled")));
+	json_decref(change);
+	change = json_pack("{s:b}", "enabled", 0);
+	ck_assert_int_eq(vd_acl_user_update(u, change, 12, 4, &end, &e), 0);
+	ck_assert_int_eq(end, 1);
+	json_decref(change);
+	/* removing the last password: reported as unable to log in (C04) */
+	change = json_pack("{s:b,s:s}", "enabled", 1, "remove_password", "reader-pass-02");
+	ck_assert_int_eq(vd_acl_user_update(u, change, 12, 5, &end, &e), 0);
+	view = vd_acl_user_view(u);
+	ck_assert(json_is_false(json_object_get(view, "can_login")));
+	ck_assert_ptr_nonnull(json_object_get(view, "warning"));
+	ck_assert_ptr_null(json_object_get(view, "password_hashes"));
+	json_decref(view);
+	json_decref(change);
+	/* nopass only when asked for, and never with a password (C04) */
+	change = json_pack("{s:b,s:s}", "nopass", 1, "add_password", "reader-pass-03");
+	ck_assert_int_eq(vd_acl_user_update(u, change, 12, 6, &end, &e), -1);
+	json_decref(change);
+	json_decref(u);
+
+	body = json_pack("{s:s,s:s}", "username", "x", "permissions", "+get");
+	ck_assert_int_eq(vd_acl_user_from_request(body, 12, 0, 1, "", &u, &e), -1);
+	ck_assert_str_eq(e.field, "keys");
+	json_decref(body);
+	body = json_pack("{s:s,s:s,s:s,s:s}", "username", "x\ny", "password", "reader-pass-01",
+	    "permissions", "+get", "keys", "~a");
+	ck_assert_int_eq(vd_acl_user_from_request(body, 12, 0, 1, "", &u, &e), -1);
+	ck_assert_str_eq(e.field, "username");
+	json_decref(body);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -908,6 +1071,9 @@ main(void)
 	tcase_add_test(tc, test_acl_render);
 	tcase_add_test(tc, test_acl_render_refuses);
 	tcase_add_test(tc, test_acl_checks);
+	tcase_add_test(tc, test_acl_rules_accepted);
+	tcase_add_test(tc, test_acl_rules_refused);
+	tcase_add_test(tc, test_acl_user_records);
 	tcase_add_test(tc, test_instance_parse_create);
 	tcase_add_test(tc, test_instance_parse_create_refuses);
 	tcase_add_test(tc, test_instance_container_body);
