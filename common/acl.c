@@ -479,7 +479,8 @@ add_password_hash(json_t *hashes, const char *field, const char *pw, int min_len
 }
 
 static int
-check_fields(const json_t *body, const char *const *known, size_t nknown, struct vd_error *err)
+check_fields(const json_t *body, const char *const *known, size_t nknown, const char *prefix,
+    struct vd_error *err)
 {
 	const char *key;
 	json_t *v;
@@ -492,8 +493,12 @@ check_fields(const json_t *body, const char *const *known, size_t nknown, struct
 		for (i = 0; i < nknown; i++)
 			if (strcmp(key, known[i]) == 0)
 				break;
-		if (i == nknown)
-			return vd_err_field(err, key, "unknown field '%.64s'", key);
+		if (i == nknown) {
+			char field[96];
+
+			snprintf(field, sizeof(field), "%s%.64s", prefix, key);
+			return vd_err_field(err, field, "unknown field '%s'", field);
+		}
 	}
 	return 0;
 }
@@ -530,7 +535,7 @@ vd_acl_user_from_request(const json_t *body, int min_len, int full_access_defaul
 	json_t *v;
 
 	*out = NULL;
-	if (check_fields(body, known, sizeof(known) / sizeof(known[0]), err) < 0)
+	if (check_fields(body, known, sizeof(known) / sizeof(known[0]), prefix, err) < 0)
 		return -1;
 	snprintf(field, sizeof(field), "%susername", prefix);
 	if (name == NULL)
@@ -608,7 +613,7 @@ vd_acl_user_update(json_t *user, const json_t *body, int min_len, long long now,
 	json_t *next, *hashes;
 
 	*end_sessions = 0;
-	if (check_fields(body, known, sizeof(known) / sizeof(known[0]), err) < 0)
+	if (check_fields(body, known, sizeof(known) / sizeof(known[0]), "", err) < 0)
 		return -1;
 	if (json_object_size(body) == 0)
 		return vd_err(err, VD_EBADREQ, "empty_change", "nothing to change: give at least one field");

@@ -102,7 +102,7 @@ vd_crypto_master_key(const char *data_dir, int create, unsigned char key[VD_CRYP
 		return 0;
 	}
 	snprintf(path, sizeof(path), "%s/secrets/master.key", data_dir);
-	if (vd_fs_read(path, 64, &buf, &len, NULL) == 0) {
+	if (vd_fs_read(path, 64, &buf, &len, err) == 0) {
 		int ok = len == VD_CRYPTO_KEYBYTES;
 
 		if (ok)
@@ -114,6 +114,10 @@ vd_crypto_master_key(const char *data_dir, int create, unsigned char key[VD_CRYP
 			    VD_CRYPTO_KEYBYTES);
 		return 0;
 	}
+	/* only a key that does not exist is made: one we cannot read is an
+	 * error, never replaced (every sealed secret depends on it) */
+	if (err != NULL && err->kind != VD_ENOTFOUND)
+		return -1;
 	if (!create)
 		return vd_err(err, VD_EINTERNAL, "no_master_key", "no master key in %s", path);
 	snprintf(path, sizeof(path), "%s/secrets", data_dir);

@@ -506,6 +506,23 @@ vd_docker_stream_setup(struct vd_docker *d, CURL *h, const char *path,
 	return 0;
 }
 
+int
+vd_docker_ping_within(struct vd_docker *d, int timeout_ms, struct vd_error *err)
+{
+	int saved = d->timeout_ms, rc;
+
+	d->timeout_ms = timeout_ms;
+	rc = vd_docker_ping(d, err);
+	d->timeout_ms = saved;
+	return rc;
+}
+
+int
+vd_docker_is_local(const struct vd_docker *d)
+{
+	return d->host.is_unix;
+}
+
 const char *
 vd_docker_api_version(const struct vd_docker *d)
 {

@@ -66,6 +66,14 @@ int vd_docker_stream_setup(struct vd_docker *d, CURL *h, const char *path,
 
 /* Negotiates if needed and answers the daemon's facts. */
 int vd_docker_ping(struct vd_docker *d, struct vd_error *err);
+
+/* The same, bounded by timeout_ms instead of the client's timeout (for a
+ * health check that must answer quickly whatever Docker does). */
+int vd_docker_ping_within(struct vd_docker *d, int timeout_ms, struct vd_error *err);
+
+/* 1 when the engine is on this host (a unix socket), so a container's own
+ * address is reachable from here. */
+int vd_docker_is_local(const struct vd_docker *d);
 const char *vd_docker_api_version(const struct vd_docker *d);   /* "" until negotiated */
 const char *vd_docker_engine_version(const struct vd_docker *d);
 const char *vd_docker_describe(const struct vd_docker *d);     /* the address, for messages */

@@ -102,9 +102,13 @@ vd_fs_write_atomic_owned(const char *path, const void *data, size_t len, mode_t 
 		p += w;
 		len -= (size_t)w;
 	}
-	if (fsync(fd) < 0 || close(fd) < 0) {
-		fd = -1;
+	if (fsync(fd) < 0) {
 		vd_err(err, VD_EINTERNAL, "write_failed", "cannot sync %s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		vd_err(err, VD_EINTERNAL, "write_failed", "cannot close %s: %s", tmp, strerror(errno));
 		goto fail;
 	}
 	fd = -1;

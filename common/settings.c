@@ -27,8 +27,9 @@ check_image(const char *v)
 		    c == '.' || c == '-' || c == '_' || c == '/' || c == ':' || c == '@'))
 			return "an image reference (letters, digits and . - _ / : @)";
 	}
-	if (v[0] == '-' || v[0] == '/' || v[0] == ':')
-		return "an image reference that starts with a letter or digit";
+	if (v[0] == '-' || v[0] == '/' || v[0] == ':' || v[0] == '.' || strstr(v, "..") != NULL ||
+	    strstr(v, "//") != NULL)
+		return "an image reference that starts with a letter or digit, without '..' or '//'";
 	return NULL;
 }
 

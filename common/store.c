@@ -40,6 +40,12 @@ store_drop(struct vd_store *st)
 }
 
 void
+vd_store_reset(struct vd_store *st)
+{
+	store_drop(st);
+}
+
+void
 vd_store_free(struct vd_store *st)
 {
 	if (st == NULL)

@@ -27,6 +27,10 @@ redisReply *vd_store_cmd(struct vd_store *st, struct vd_error *err, int argc,
 /* The same with NUL-terminated string arguments, ending with NULL. */
 redisReply *vd_store_cmdv(struct vd_store *st, struct vd_error *err, ...);
 
+/* Closes the connection (the next command opens a new one): after a
+ * failure inside MULTI, so no later command lands in a dead transaction. */
+void vd_store_reset(struct vd_store *st);
+
 /* PING; 0 when the store answers PONG. */
 int vd_store_ping(struct vd_store *st, struct vd_error *err);
 

@@ -169,3 +169,9 @@ vd_parse_long(const char *s, long min, long max, long *out)
 	*out = v;
 	return 0;
 }
+
+const char *
+vd_str_or(const char *s, const char *fallback)
+{
+	return s != NULL ? s : fallback;
+}

@@ -23,6 +23,9 @@ int vd_utf8_valid(const char *s, size_t len);
  * replaced by '?', for echoing outside input in messages. */
 json_t *vd_json_string_lossy(const char *s);
 
+/* s, or fallback when s is NULL. */
+const char *vd_str_or(const char *s, const char *fallback);
+
 /* Parses a whole decimal integer within [min, max]. Returns -1 otherwise. */
 int vd_parse_long(const char *s, long min, long max, long *out);
 

@@ -1,15 +1,7 @@
 /* Instance endpoints: create, list, inspect, start, stop, restart, delete,
  * stats. Every change to one instance runs under its lock; a create either
  * fully happens or leaves nothing behind (records, port, files, container).
- *
- * Store layout:
- *   instances                set of ids
- *   instance:<id>            hash: spec (JSON), state, state_at, container_id,
- *                            ip, started_at, last_error, admin_secret (sealed)
- *   port:<port>              the id holding a host port
- *   aclusers:<id>            hash: username -> user record (JSON, see acl.h)
- *   lock:instance:<id>       per-instance lock (SET NX PX, compare-and-delete)
- */
+ * The store layout is described in instances.h. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,8 +15,8 @@
 #include "crypto.h"
 #include "fsutil.h"
 #include "handlers.h"
-#include "housekeeper.h"
 #include "instance.h"
+#include "instances.h"
 #include "log.h"
 #include "net.h"
 #include "settings.h"
@@ -32,10 +24,8 @@
 #include "units.h"
 #include "valkey.h"
 
-#define LOCK_MS 120000
 #define READY_TIMEOUT_MS 20000
 #define LOG_TAIL_LINES 15
-#define ADMIN_PASSWORD_BYTES 24
 
 /* Reserves name and port in one step: two creates of one name, or of one
  * port, cannot both pass. */
@@ -47,9 +37,6 @@ static const char reserve_lua[] =
     "redis.call('SADD', KEYS[3], ARGV[1]) "
     "return 'ok'";
 
-static const char unlock_lua[] =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
-
 /* All instances in one round trip. */
 static const char list_lua[] =
     "local out = {} "
@@ -57,58 +44,9 @@ static const char list_lua[] =
     "  out[#out + 1] = redis.call('HGETALL', 'instance:' .. id) "
     "end return out";
 
-struct inst_lock {
-	char key[96];
-	char token[33];
-	int held;
-};
 
-static const char *
-str_or(const char *s, const char *fallback)
-{
-	return s != NULL ? s : fallback;
-}
 
-static void
-key_of(char *out, size_t outsz, const char *prefix, const char *id)
-{
-	snprintf(out, outsz, "%s%s", prefix, id);
-}
 
-static int
-lock_take(struct vd_ctx *ctx, const char *id, struct inst_lock *lk, struct vd_error *err)
-{
-	char px[16];
-	redisReply *r;
-	int got;
-
-	key_of(lk->key, sizeof(lk->key), "lock:instance:", id);
-	vd_crypto_random_hex(lk->token, sizeof(lk->token), 16);
-	snprintf(px, sizeof(px), "%d", LOCK_MS);
-	r = vd_store_cmdv(ctx->store, err, "SET", lk->key, lk->token, "NX", "PX", px, NULL);
-	if (r == NULL)
-		return -1;
-	got = r->type == REDIS_REPLY_STATUS;
-	freeReplyObject(r);
-	if (!got)
-		return vd_err(err, VD_ECONFLICT, "instance_busy",
-		    "instance '%s' is being changed by another request; try again", id);
-	lk->held = 1;
-	return 0;
-}
-
-static void
-lock_release(struct vd_ctx *ctx, struct inst_lock *lk)
-{
-	redisReply *r;
-
-	if (!lk->held)
-		return;
-	r = vd_store_cmdv(ctx->store, NULL, "EVAL", unlock_lua, "1", lk->key, lk->token, NULL);
-	if (r != NULL)
-		freeReplyObject(r);
-	lk->held = 0;
-}
 
 /* The configured image when the engine has it or can pull it, else the
  * fallback (the locally built one). */
@@ -160,165 +98,12 @@ resolve_image(struct vd_ctx *ctx, const json_t *settings, char *out, size_t outs
 	    want, perr.message, fallback);
 }
 
-/* conf/ and data/ owned by the server's uid, the two files written
- * atomically and synced before any container sees them (C09). */
-static int
-write_files(const struct vd_instance_paths *p, const char *conf, const char *acl,
-    struct vd_error *err)
-{
-	if (vd_fs_mkdirs(p->dir, 0711, err) < 0 || vd_fs_mkdirs(p->conf_dir, 0700, err) < 0 ||
-	    vd_fs_mkdirs(p->data_dir, 0700, err) < 0)
-		return -1;
-	if (chown(p->conf_dir, VD_INSTANCE_UID, VD_INSTANCE_GID) < 0 ||
-	    chown(p->data_dir, VD_INSTANCE_UID, VD_INSTANCE_GID) < 0)
-		return vd_err(err, VD_EINTERNAL, "chown_failed", "cannot give %s to uid %d: %s", p->dir,
-		    VD_INSTANCE_UID, strerror(errno));
-	if (vd_fs_write_atomic_owned(p->conf_file, conf, strlen(conf), 0600, VD_INSTANCE_UID,
-	    VD_INSTANCE_GID, err) < 0)
-		return -1;
-	return vd_fs_write_atomic_owned(p->acl_file, acl, strlen(acl), 0600, VD_INSTANCE_UID,
-	    VD_INSTANCE_GID, err);
-}
 
-/* The stored users of an instance as a JSON array (new reference). */
-static json_t *
-users_load(struct vd_ctx *ctx, const char *id, struct vd_error *err)
-{
-	char key[96];
-	redisReply *r;
-	json_t *arr;
 
-	key_of(key, sizeof(key), "aclusers:", id);
-	r = vd_store_cmdv(ctx->store, err, "HVALS", key, NULL);
-	if (r == NULL)
-		return NULL;
-	arr = json_array();
-	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
-		json_t *u = json_loadb(r->element[i]->str, r->element[i]->len, 0, NULL);
 
-		if (u != NULL)
-			json_array_append_new(arr, u);
-	}
-	freeReplyObject(r);
-	return arr;
-}
 
-/* One instance record (instance:<id> hash) as a JSON object of strings;
- * NULL with 404 when there is none. */
-static json_t *
-record_load(struct vd_ctx *ctx, const char *id, struct vd_error *err)
-{
-	char key[96];
-	redisReply *r;
-	json_t *o;
 
-	key_of(key, sizeof(key), "instance:", id);
-	r = vd_store_cmdv(ctx->store, err, "HGETALL", key, NULL);
-	if (r == NULL)
-		return NULL;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements == 0) {
-		freeReplyObject(r);
-		vd_err(err, VD_ENOTFOUND, "instance_not_found", "no instance named '%s'", id);
-		return NULL;
-	}
-	o = json_object();
-	for (size_t i = 0; i + 1 < r->elements; i += 2)
-		json_object_set_new(o, r->element[i]->str, json_stringn(r->element[i + 1]->str,
-		    r->element[i + 1]->len));
-	freeReplyObject(r);
-	return o;
-}
 
-static json_t *
-record_spec(const json_t *rec)
-{
-	const char *s = json_string_value(json_object_get(rec, "spec"));
-
-	return s ? json_loads(s, 0, NULL) : NULL;
-}
-
-/* Sets fields of instance:<id>; pairs of strings ending with NULL. */
-static int
-record_set(struct vd_ctx *ctx, const char *id, struct vd_error *err, ...)
-{
-	const char *argv[24];
-	size_t lens[24];
-	char key[96];
-	const char *a;
-	int argc = 2;
-	va_list ap;
-	redisReply *r;
-
-	key_of(key, sizeof(key), "instance:", id);
-	argv[0] = "HSET";
-	argv[1] = key;
-	va_start(ap, err);
-	while ((a = va_arg(ap, const char *)) != NULL && argc < 24)
-		argv[argc++] = a;
-	va_end(ap);
-	for (int i = 0; i < argc; i++)
-		lens[i] = strlen(argv[i]);
-	r = vd_store_cmd(ctx->store, err, argc, argv, lens);
-	if (r == NULL)
-		return -1;
-	freeReplyObject(r);
-	return 0;
-}
-
-static void
-now_str(char *out, size_t outsz)
-{
-	snprintf(out, outsz, "%lld", (long long)time(NULL));
-}
-
-/* Removes everything a create may have made; each step tolerates what is
- * already gone. Used to roll back and to delete. */
-int
-vd_instances_teardown(struct vd_ctx *ctx, const char *id, long port, int keep_data,
-    struct vd_error *err)
-{
-	struct vd_instance_paths p;
-	char path[160], key[96], pkey[32];
-	long status;
-	redisReply *r;
-
-	snprintf(path, sizeof(path), "/containers/%s%s?force=1&v=1", VD_INSTANCE_CONTAINER_PREFIX, id);
-	if (vd_docker_call(ctx->docker, "DELETE", path, NULL, &status, NULL, err) < 0 && status != 404)
-		return -1;
-	if (vd_instance_paths(ctx->cfg->data_dir, id, &p, err) < 0)
-		return -1;
-	if (keep_data) {
-		if (vd_fs_remove_tree(p.conf_dir, err) < 0)
-			return -1;
-	} else if (vd_fs_remove_tree(p.dir, err) < 0) {
-		return -1;
-	}
-	key_of(key, sizeof(key), "instance:", id);
-	snprintf(pkey, sizeof(pkey), "port:%ld", port);
-	r = vd_store_cmdv(ctx->store, err, "DEL", key, NULL);
-	if (r == NULL)
-		return -1;
-	freeReplyObject(r);
-	if (port > 0) {
-		/* only our own reservation: another instance may hold the port now */
-		r = vd_store_cmdv(ctx->store, err, "EVAL",
-		    "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 1",
-		    "1", pkey, id, NULL);
-		if (r == NULL)
-			return -1;
-		freeReplyObject(r);
-	}
-	key_of(key, sizeof(key), "aclusers:", id);
-	r = vd_store_cmdv(ctx->store, err, "DEL", key, NULL);
-	if (r == NULL)
-		return -1;
-	freeReplyObject(r);
-	r = vd_store_cmdv(ctx->store, err, "SREM", "instances", id, NULL);
-	if (r == NULL)
-		return -1;
-	freeReplyObject(r);
-	return 0;
-}
 
 struct running_check {
 	struct vd_ctx *ctx;
@@ -338,16 +123,21 @@ still_running(void *arg)
 	snprintf(path, sizeof(path), "/containers/%s/json", rc->container);
 	if (vd_docker_call(rc->ctx->docker, "GET", path, NULL, &status, &j, NULL) < 0)
 		return 0;
-	running = json_is_true(json_object_get(json_object_get(j, "State"), "Running"));
+	/* a server that exits at once is restarted by the restart policy and
+	 * shows Running again: a restart at all means it crashed */
+	running = json_is_true(json_object_get(json_object_get(j, "State"), "Running")) &&
+	    !json_is_true(json_object_get(json_object_get(j, "State"), "Restarting")) &&
+	    json_integer_value(json_object_get(j, "RestartCount")) == 0;
 	json_decref(j);
 	return running;
 }
 
 /* The container's address on its network, for Valdock's own admin traffic
- * (faster than the published port through docker-proxy). */
+ * (faster than the published port through docker-proxy), and its full id
+ * when cid is given. */
 static int
-container_ip(struct vd_ctx *ctx, const char *container, char *ip, size_t ipsz, char *started,
-    size_t startedsz, struct vd_error *err)
+container_ip(struct vd_ctx *ctx, const char *container, char *ip, size_t ipsz, char *cid,
+    size_t cidsz, struct vd_error *err)
 {
 	char path[160];
 	json_t *j, *nets, *n;
@@ -366,10 +156,10 @@ container_ip(struct vd_ctx *ctx, const char *container, char *ip, size_t ipsz, c
 			break;
 		}
 	}
-	snprintf(ip, ipsz, "%s", addr ? addr : "");
-	if (started != NULL)
-		snprintf(started, startedsz, "%s",
-		    str_or(json_string_value(json_object_get(json_object_get(j, "State"), "StartedAt")), ""));
+	/* a remote engine's container addresses are not reachable from here */
+	snprintf(ip, ipsz, "%s", addr && vd_docker_is_local(ctx->docker) ? addr : "");
+	if (cid != NULL)
+		snprintf(cid, cidsz, "%s", vd_str_or(json_string_value(json_object_get(j, "Id")), ""));
 	json_decref(j);
 	return 0;
 }
@@ -389,10 +179,14 @@ start_and_wait(struct vd_ctx *ctx, const char *id, const json_t *spec, const cha
 
 	snprintf(path, sizeof(path), "/containers/%s/start", container);
 	if (vd_docker_call(ctx->docker, "POST", path, NULL, &status, NULL, err) < 0) {
-		if (strstr(err->message, "already allocated") || strstr(err->message, "address already in use"))
+		if (strstr(err->message, "already allocated") || strstr(err->message, "address already in use")) {
+			char why[sizeof(err->message)];
+
+			snprintf(why, sizeof(why), "%s", err->message);
 			vd_err(err, VD_ECONFLICT, "port_in_use", "port %lld is in use on %s: %s",
 			    (long long)json_integer_value(json_object_get(spec, "port")),
-			    json_string_value(json_object_get(spec, "publish_address")), err->message);
+			    json_string_value(json_object_get(spec, "publish_address")), why);
+		}
 		return -1;
 	}
 	if (container_ip(ctx, container, ip, ipsz, NULL, 0, err) < 0)
@@ -434,41 +228,14 @@ container_create(struct vd_ctx *ctx, const char *id, const json_t *spec,
 			    VD_INSTANCE_CONTAINER_PREFIX, id);
 		return -1;
 	}
-	snprintf(cid, cidsz, "%s", str_or(json_string_value(json_object_get(out, "Id")), ""));
+	snprintf(cid, cidsz, "%s", vd_str_or(json_string_value(json_object_get(out, "Id")), ""));
 	json_decref(out);
 	if (cid[0] == '\0')
 		return vd_err(err, VD_EBADGATEWAY, "docker_error", "docker created a container without an id");
 	return 0;
 }
 
-/* Renders both files from the store's spec and users and writes them. */
-static int
-render_and_write(struct vd_ctx *ctx, const char *id, const json_t *spec, const json_t *users,
-    const char *admin_pw, const struct vd_instance_paths *p, struct vd_error *err)
-{
-	char hash[65], *conf = NULL, *acl = NULL;
-	int ret = -1;
 
-	vd_crypto_sha256_hex(admin_pw, strlen(admin_pw), hash);
-	if (vd_instance_render_conf(spec, &conf, err) == 0 &&
-	    vd_acl_render(users, hash, &acl, err) == 0)
-		ret = write_files(p, conf, acl, err);
-	free(conf);
-	free(acl);
-	(void)id;
-	return ret;
-}
-
-static int
-admin_password(struct vd_ctx *ctx, const json_t *rec, char *out, size_t outsz, struct vd_error *err)
-{
-	const char *sealed = json_string_value(json_object_get(rec, "admin_secret"));
-
-	if (sealed == NULL || vd_crypto_open_hex(ctx->master_key, sealed, out, outsz) < 0)
-		return vd_err(err, VD_EINTERNAL, "secret_unreadable",
-		    "the instance's admin secret cannot be opened with this master key");
-	return 0;
-}
 
 /* Picks a host port: the requested one, else the first of the settings'
  * range that is neither reserved nor busy on the host; reserves it and the
@@ -484,8 +251,8 @@ reserve(struct vd_ctx *ctx, json_t *spec, const json_t *settings, struct vd_erro
 	char key[96], pkey[32], now[32], *text;
 	redisReply *r;
 
-	key_of(key, sizeof(key), "instance:", id);
-	now_str(now, sizeof(now));
+	vd_inst_key(key, sizeof(key), "instance:", id);
+	vd_inst_now_str(now, sizeof(now));
 	for (long port = lo; port <= hi; port++) {
 		const char *answer;
 		int rc;
@@ -540,9 +307,9 @@ vd_h_instances_create(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *re
     struct vd_error *err)
 {
 	struct vd_instance_paths paths;
-	struct inst_lock lk = { .held = 0 };
+	struct vd_inst_lock lk = { .held = 0 };
 	json_t *settings = NULL, *spec = NULL, *users = NULL;
-	char image[256], admin_pw[2 * ADMIN_PASSWORD_BYTES + 1], cid[80] = "", ip[64] = "";
+	char image[256], admin_pw[VD_INST_ADMIN_PASSWORD_MAX], cid[80] = "", ip[64] = "";
 	char now[32], *sealed = NULL, *spec_text = NULL;
 	const char *id;
 	int reserved = 0, ret = -1;
@@ -555,26 +322,30 @@ vd_h_instances_create(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *re
 	id = json_string_value(json_object_get(spec, "id"));
 	if (vd_instance_paths(ctx->cfg->data_dir, id, &paths, err) < 0)
 		goto done;
-	if (lock_take(ctx, id, &lk, err) < 0)
+	if (vd_inst_lock_take(ctx, id, 0, &lk, err) < 0)
 		goto done;
 	if (resolve_image(ctx, settings, image, sizeof(image), err) < 0)
 		goto done;
 	json_object_set_new(spec, "image", json_string(image));
-	if (reserve(ctx, spec, settings, err) < 0)
+	if (vd_inst_lock_renew(ctx, &lk, err) < 0 || reserve(ctx, spec, settings, err) < 0)
 		goto done;
 	reserved = 1;
-	vd_crypto_random_hex(admin_pw, sizeof(admin_pw), ADMIN_PASSWORD_BYTES);
+	vd_crypto_random_hex(admin_pw, sizeof(admin_pw), VD_INST_ADMIN_PASSWORD_BYTES);
 	if ((sealed = vd_crypto_seal_hex(ctx->master_key, admin_pw, strlen(admin_pw))) == NULL) {
 		vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
 		goto done;
 	}
-	if (record_set(ctx, id, err, "admin_secret", sealed, NULL) < 0)
+	if (vd_inst_record_set(ctx, id, err, "admin_secret", sealed, NULL) < 0)
 		goto done;
-	if (render_and_write(ctx, id, spec, users, admin_pw, &paths, err) < 0)
+	if (vd_inst_render_and_write(ctx, id, spec, users, admin_pw, &paths, err) < 0)
 		goto done;
-	if (container_create(ctx, id, spec, &paths, cid, sizeof(cid), err) < 0)
+	if (vd_inst_lock_renew(ctx, &lk, err) < 0 ||
+	    container_create(ctx, id, spec, &paths, cid, sizeof(cid), err) < 0)
 		goto done;
-	if (start_and_wait(ctx, id, spec, admin_pw, cid, ip, sizeof(ip), err) < 0)
+	if (vd_inst_lock_renew(ctx, &lk, err) < 0 ||
+	    start_and_wait(ctx, id, spec, admin_pw, cid, ip, sizeof(ip), err) < 0)
+		goto done;
+	if (vd_inst_lock_renew(ctx, &lk, err) < 0)
 		goto done;
 	/* the users go to the store last: until here nothing else reads them */
 	{
@@ -582,7 +353,7 @@ vd_h_instances_create(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *re
 		size_t i;
 		json_t *u;
 
-		key_of(key, sizeof(key), "aclusers:", id);
+		vd_inst_key(key, sizeof(key), "aclusers:", id);
 		json_array_foreach(users, i, u) {
 			char *text = json_dumps(u, JSON_COMPACT | JSON_SORT_KEYS);
 			redisReply *r;
@@ -599,8 +370,8 @@ vd_h_instances_create(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *re
 			freeReplyObject(r);
 		}
 	}
-	now_str(now, sizeof(now));
-	if (record_set(ctx, id, err, "state", "running", "state_at", now, "container_id", cid, "ip", ip,
+	vd_inst_now_str(now, sizeof(now));
+	if (vd_inst_record_set(ctx, id, err, "state", "running", "state_at", now, "container_id", cid, "ip", ip,
 	    "started_at", now, "last_error", "", NULL) < 0)
 		goto done;
 	snprintf(resp->location, sizeof(resp->location), "/api/v1/instances/%s", id);
@@ -618,7 +389,7 @@ done:
 			vd_log_warnx("rolling back instance %s failed: %s (the housekeeper retries)", id,
 			    rerr.message);
 	}
-	lock_release(ctx, &lk);
+	vd_inst_lock_release(ctx, &lk);
 	explicit_bzero(admin_pw, sizeof(admin_pw));
 	free(sealed);
 	free(spec_text);
@@ -628,30 +399,12 @@ done:
 	return ret;
 }
 
-/* Docker's state is only known while the housekeeper reaches Docker. */
-static int
-docker_known(struct vd_ctx *ctx)
-{
-	redisReply *r = vd_store_cmdv(ctx->store, NULL, "HMGET", "housekeeper", "docker_ok", "last_seen",
-	    NULL);
-	int ok = 0;
-
-	if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-	    r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING) {
-		long at = atol(r->element[1]->str);
-
-		ok = strcmp(r->element[0]->str, "1") == 0 && time(NULL) - at <= 3 * VD_HOUSEKEEPER_TICK_SECONDS;
-	}
-	if (r != NULL)
-		freeReplyObject(r);
-	return ok;
-}
 
 /* The public view of a record: spec fields, live state, never a secret. */
 static json_t *
 record_view(const json_t *rec, int docker_ok)
 {
-	json_t *spec = record_spec(rec), *o;
+	json_t *spec = vd_inst_record_spec(rec), *o;
 	const char *state = json_string_value(json_object_get(rec, "state"));
 	const char *addr;
 	char mem[32], address[80];
@@ -679,7 +432,7 @@ record_view(const json_t *rec, int docker_ok)
 		json_object_set_new(o, "status", json_string(state ? state : "unknown"));
 	}
 	json_object_set_new(o, "container_id",
-	    json_string(str_or(json_string_value(json_object_get(rec, "container_id")), "")));
+	    json_string(vd_str_or(json_string_value(json_object_get(rec, "container_id")), "")));
 	{
 		const char *s = json_string_value(json_object_get(rec, "started_at"));
 		const char *e = json_string_value(json_object_get(rec, "last_error"));
@@ -701,15 +454,14 @@ vd_h_instances_list(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp
 
 	if (r == NULL)
 		return -1;
-	docker_ok = docker_known(ctx);
+	docker_ok = vd_inst_docker_known(ctx);
 	arr = json_array();
 	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
 		redisReply *h = r->element[i];
 		json_t *rec = json_object(), *view;
 
 		for (size_t k = 0; h->type == REDIS_REPLY_ARRAY && k + 1 < h->elements; k += 2)
-			json_object_set_new(rec, h->element[k]->str,
-			    json_stringn(h->element[k + 1]->str, h->element[k + 1]->len));
+			json_object_set_new(rec, h->element[k]->str, vd_json_string_lossy(h->element[k + 1]->str));
 		view = record_view(rec, docker_ok);
 		json_decref(rec);
 		if (view != NULL)
@@ -725,11 +477,11 @@ int
 vd_h_instances_get(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp,
     struct vd_error *err)
 {
-	json_t *rec = record_load(ctx, vd_req_param(req, "id"), err), *view;
+	json_t *rec = vd_inst_record_load(ctx, vd_req_param(req, "id"), err), *view;
 
 	if (rec == NULL)
 		return -1;
-	view = record_view(rec, docker_known(ctx));
+	view = record_view(rec, vd_inst_docker_known(ctx));
 	json_decref(rec);
 	if (view == NULL)
 		return vd_err(err, VD_EINTERNAL, "bad_record", "the instance record is unreadable");
@@ -739,11 +491,11 @@ vd_h_instances_get(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp,
 
 /* Everything start/stop/restart need, loaded under the lock. */
 struct op {
-	struct inst_lock lk;
+	struct vd_inst_lock lk;
 	json_t *rec;
 	json_t *spec;
 	const char *id;
-	char admin_pw[2 * ADMIN_PASSWORD_BYTES + 1];
+	char admin_pw[VD_INST_ADMIN_PASSWORD_MAX];
 	struct vd_instance_paths paths;
 };
 
@@ -752,26 +504,26 @@ op_begin(struct vd_ctx *ctx, struct vd_req *req, struct op *op, struct vd_error 
 {
 	memset(op, 0, sizeof(*op));
 	op->id = vd_req_param(req, "id");
-	if ((op->rec = record_load(ctx, op->id, err)) == NULL)
+	if ((op->rec = vd_inst_record_load(ctx, op->id, err)) == NULL)
 		return -1;
-	if (lock_take(ctx, op->id, &op->lk, err) < 0)
+	if (vd_inst_lock_take(ctx, op->id, 0, &op->lk, err) < 0)
 		return -1;
 	json_decref(op->rec);    /* read again under the lock */
-	if ((op->rec = record_load(ctx, op->id, err)) == NULL)
+	if ((op->rec = vd_inst_record_load(ctx, op->id, err)) == NULL)
 		return -1;
-	if (strcmp(str_or(json_string_value(json_object_get(op->rec, "state")), ""), "creating") == 0)
+	if (strcmp(vd_str_or(json_string_value(json_object_get(op->rec, "state")), ""), "creating") == 0)
 		return vd_err(err, VD_ECONFLICT, "instance_busy", "instance '%s' is still being created", op->id);
-	if ((op->spec = record_spec(op->rec)) == NULL)
+	if ((op->spec = vd_inst_record_spec(op->rec)) == NULL)
 		return vd_err(err, VD_EINTERNAL, "bad_record", "the instance record is unreadable");
 	if (vd_instance_paths(ctx->cfg->data_dir, op->id, &op->paths, err) < 0)
 		return -1;
-	return admin_password(ctx, op->rec, op->admin_pw, sizeof(op->admin_pw), err);
+	return vd_inst_admin_password(ctx, op->rec, op->admin_pw, sizeof(op->admin_pw), err);
 }
 
 static void
 op_end(struct vd_ctx *ctx, struct op *op)
 {
-	lock_release(ctx, &op->lk);
+	vd_inst_lock_release(ctx, &op->lk);
 	explicit_bzero(op->admin_pw, sizeof(op->admin_pw));
 	json_decref(op->rec);
 	json_decref(op->spec);
@@ -808,12 +560,12 @@ op_bring_up(struct vd_ctx *ctx, struct op *op, int restart, struct vd_error *err
 		return -1;
 	snprintf(cid, sizeof(cid), "%s%s", VD_INSTANCE_CONTAINER_PREFIX, op->id);
 	if (st == 2) {
-		json_t *users = users_load(ctx, op->id, err);
+		json_t *users = vd_inst_users_load(ctx, op->id, err);
 		int rc;
 
 		if (users == NULL)
 			return -1;
-		rc = render_and_write(ctx, op->id, op->spec, users, op->admin_pw, &op->paths, err);
+		rc = vd_inst_render_and_write(ctx, op->id, op->spec, users, op->admin_pw, &op->paths, err);
 		json_decref(users);
 		if (rc < 0 || container_create(ctx, op->id, op->spec, &op->paths, cid, sizeof(cid), err) < 0)
 			return -1;
@@ -825,17 +577,18 @@ op_bring_up(struct vd_ctx *ctx, struct op *op, int restart, struct vd_error *err
 	}
 	if (st != 1 || restart) {
 		if (start_and_wait(ctx, op->id, op->spec, op->admin_pw, cid, ip, sizeof(ip), err) < 0) {
-			record_set(ctx, op->id, NULL, "last_error", err->message, NULL);
+			vd_inst_record_set(ctx, op->id, NULL, "last_error", err->message, NULL);
 			return -1;
 		}
-	} else if (container_ip(ctx, cid, ip, sizeof(ip), NULL, 0, err) < 0) {
-		return -1;
 	}
-	now_str(now, sizeof(now));
+	/* cid may still be the container's name: record its id */
+	if (container_ip(ctx, cid, ip, sizeof(ip), cid, sizeof(cid), err) < 0)
+		return -1;
+	vd_inst_now_str(now, sizeof(now));
 	if (st != 1 || restart)
-		return record_set(ctx, op->id, err, "state", "running", "state_at", now, "container_id", cid,
+		return vd_inst_record_set(ctx, op->id, err, "state", "running", "state_at", now, "container_id", cid,
 		    "ip", ip, "started_at", now, "last_error", "", NULL);
-	return record_set(ctx, op->id, err, "state", "running", "ip", ip, NULL);
+	return vd_inst_record_set(ctx, op->id, err, "state", "running", "ip", ip, NULL);
 }
 
 static int
@@ -898,9 +651,9 @@ vd_h_instances_stop(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp
 	st = container_status(ctx, op.id, err);
 	if (st < 0)
 		goto done;
-	now_str(now, sizeof(now));
+	vd_inst_now_str(now, sizeof(now));
 	if (st == 2) {
-		record_set(ctx, op.id, NULL, "state", "missing", "state_at", now, NULL);
+		vd_inst_record_set(ctx, op.id, NULL, "state", "missing", "state_at", now, NULL);
 		ret = op_answer(resp, op.id, "missing", "no container to stop (it was removed outside Valdock)");
 		goto done;
 	}
@@ -911,7 +664,7 @@ vd_h_instances_stop(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp
 	snprintf(path, sizeof(path), "/containers/%s%s/stop?t=10", VD_INSTANCE_CONTAINER_PREFIX, op.id);
 	if (vd_docker_call(ctx->docker, "POST", path, NULL, &status, NULL, err) < 0 && status != 304)
 		goto done;
-	if (record_set(ctx, op.id, err, "state", "stopped", "state_at", now, NULL) < 0)
+	if (vd_inst_record_set(ctx, op.id, err, "state", "stopped", "state_at", now, NULL) < 0)
 		goto done;
 	ret = op_answer(resp, op.id, "stopped", "stopped");
 done:
@@ -925,7 +678,7 @@ vd_h_instances_delete(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *re
 {
 	const char *id = vd_req_param(req, "id");
 	const char *keep = vd_req_query(req, "keep_data");
-	struct inst_lock lk = { .held = 0 };
+	struct vd_inst_lock lk = { .held = 0 };
 	json_t *rec = NULL, *spec = NULL;
 	int keep_data = 0, ret = -1;
 
@@ -935,11 +688,11 @@ vd_h_instances_delete(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *re
 		else if (strcmp(keep, "false") != 0 && strcmp(keep, "0") != 0)
 			return vd_err_field(err, "keep_data", "keep_data must be true or false");
 	}
-	if ((rec = record_load(ctx, id, err)) == NULL)
+	if ((rec = vd_inst_record_load(ctx, id, err)) == NULL)
 		goto done;
-	if (lock_take(ctx, id, &lk, err) < 0)
+	if (vd_inst_lock_take(ctx, id, 0, &lk, err) < 0)
 		goto done;
-	if ((spec = record_spec(rec)) == NULL) {
+	if ((spec = vd_inst_record_spec(rec)) == NULL) {
 		vd_err(err, VD_EINTERNAL, "bad_record", "the instance record is unreadable");
 		goto done;
 	}
@@ -951,7 +704,7 @@ vd_h_instances_delete(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *re
 	    "data_kept", keep_data));
 	ret = 0;
 done:
-	lock_release(ctx, &lk);
+	vd_inst_lock_release(ctx, &lk);
 	json_decref(rec);
 	json_decref(spec);
 	return ret;
@@ -962,17 +715,17 @@ vd_h_instances_stats(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *res
     struct vd_error *err)
 {
 	const char *id = vd_req_param(req, "id");
-	char pw[2 * ADMIN_PASSWORD_BYTES + 1], v[64];
+	char pw[VD_INST_ADMIN_PASSWORD_MAX], v[64];
 	json_t *rec, *spec = NULL, *o = NULL;
-	const char *state, *ip;
+	const char *state;
 	redisContext *c = NULL;
 	redisReply *r = NULL;
 	int ret = -1;
 
-	if ((rec = record_load(ctx, id, err)) == NULL)
+	if ((rec = vd_inst_record_load(ctx, id, err)) == NULL)
 		return -1;
-	state = str_or(json_string_value(json_object_get(rec, "state")), "unknown");
-	if (!docker_known(ctx))
+	state = vd_str_or(json_string_value(json_object_get(rec, "state")), "unknown");
+	if (!vd_inst_docker_known(ctx))
 		state = "unknown";
 	o = json_pack("{s:s,s:s}", "id", id, "status", state);
 	if (strcmp(state, "running") != 0) {
@@ -981,14 +734,9 @@ vd_h_instances_stats(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *res
 		ret = 0;
 		goto done;
 	}
-	if ((spec = record_spec(rec)) == NULL || admin_password(ctx, rec, pw, sizeof(pw), err) < 0)
+	if ((spec = vd_inst_record_spec(rec)) == NULL || vd_inst_admin_password(ctx, rec, pw, sizeof(pw), err) < 0)
 		goto done;
-	ip = json_string_value(json_object_get(rec, "ip"));
-	if (ip != NULL && *ip != '\0')
-		c = vd_valkey_connect(ip, 6379, VD_ACL_ADMIN_USER, pw, 2000, err);
-	else
-		c = vd_valkey_connect(json_string_value(json_object_get(spec, "publish_address")),
-		    (int)json_integer_value(json_object_get(spec, "port")), VD_ACL_ADMIN_USER, pw, 2000, err);
+	c = vd_inst_connect_admin(rec, spec, pw, err);
 	if (c == NULL)
 		goto done;
 	r = redisCommand(c, "INFO");

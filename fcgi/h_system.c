@@ -11,6 +11,9 @@
 #include "str.h"
 
 
+/* Health is public and cheap: a hanging engine must not hold workers. */
+#define HEALTH_DOCKER_TIMEOUT_MS 1500
+
 int
 vd_h_system_health(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp,
     struct vd_error *err)
@@ -29,7 +32,7 @@ vd_h_system_health(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp,
 		down++;
 	}
 	vd_err_clear(&e);
-	if (vd_docker_ping(ctx->docker, &e) == 0) {
+	if (vd_docker_ping_within(ctx->docker, HEALTH_DOCKER_TIMEOUT_MS, &e) == 0) {
 		json_object_set_new(checks, "docker", json_string("ok"));
 	} else {
 		size_t n = strlen(msg);
@@ -165,11 +168,11 @@ vd_h_settings_put(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp,
 		if ((r = vd_store_cmdv(ctx->store, err, "MULTI", NULL)) == NULL)
 			goto done;
 		freeReplyObject(r);
-		if ((r = vd_store_cmdv(ctx->store, err, "SET", VD_SETTINGS_KEY, text, NULL)) == NULL)
+		if ((r = vd_store_cmdv(ctx->store, err, "SET", VD_SETTINGS_KEY, text, NULL)) == NULL ||
+		    (freeReplyObject(r), r = vd_store_cmdv(ctx->store, err, "EXEC", NULL)) == NULL) {
+			vd_store_reset(ctx->store);   /* never leave the connection inside MULTI */
 			goto done;
-		freeReplyObject(r);
-		if ((r = vd_store_cmdv(ctx->store, err, "EXEC", NULL)) == NULL)
-			goto done;
+		}
 		if (r->type == REDIS_REPLY_ARRAY) {
 			freeReplyObject(r);
 			vd_resp_json(resp, 200, doc);

@@ -12,6 +12,7 @@
 #include "housekeeper.h"
 #include "instance.h"
 #include "log.h"
+#include "names.h"
 #include "store.h"
 
 #define HK_EVENT_LINE_MAX 65536
@@ -23,10 +24,13 @@
 	"%5B%22io.valdock.instance%22%5D%7D"
 #define HK_LIST_PATH "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22io.valdock.instance%22%5D%7D"
 
-/* Sets the live state of an instance that still exists and is not being
- * created (an event may arrive after a delete removed the record). */
+/* Sets the live state of an instance that still exists, is not being
+ * created and is not under its lock (an event may arrive after a delete
+ * removed the record; an operation under the lock sets the state it
+ * reaches itself). */
 static const char set_state_lua[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
+    "if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end "
     "local s = redis.call('HGET', KEYS[1], 'state') "
     "if s == 'creating' then return 0 end "
     "redis.call('HSET', KEYS[1], 'state', ARGV[1], 'state_at', ARGV[2]) "
@@ -58,12 +62,13 @@ hk_on_term(int sig)
 static void
 hk_set_state(struct hk *hk, const char *id, const char *state, const char *why)
 {
-	char key[96], now[32];
+	char key[96], lock[96], now[32];
 	redisReply *r;
 
 	snprintf(key, sizeof(key), "instance:%s", id);
+	snprintf(lock, sizeof(lock), "lock:instance:%s", id);
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
-	r = vd_store_cmdv(hk->ctx.store, NULL, "EVAL", set_state_lua, "1", key, state, now,
+	r = vd_store_cmdv(hk->ctx.store, NULL, "EVAL", set_state_lua, "2", key, lock, state, now,
 	    why ? why : "", NULL);
 	if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1)
 		vd_log_info("instance %s is now %s%s%s", id, state, why ? ": " : "", why ? why : "");
@@ -85,8 +90,8 @@ hk_event(struct hk *hk, const char *line, size_t len)
 	attrs = json_object_get(json_object_get(ev, "Actor"), "Attributes");
 	id = json_string_value(json_object_get(attrs, VD_INSTANCE_LABEL));
 	code = json_string_value(json_object_get(attrs, "exitCode"));
-	if (action == NULL || id == NULL)
-		goto done;
+	if (action == NULL || id == NULL || vd_name_check("id", id, NULL) < 0)
+		goto done;     /* a label any container can carry: only well-formed ids */
 	if (strcmp(action, "start") == 0 || strcmp(action, "restart") == 0 ||
 	    strcmp(action, "unpause") == 0) {
 		hk_set_state(hk, id, "running", NULL);

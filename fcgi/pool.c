@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "crypto.h"
+#include "fsutil.h"
 #include "housekeeper.h"
 #include "log.h"
 #include "pool.h"
@@ -68,6 +69,16 @@ static struct {
 
 static void pool_begin_stop(void);
 
+/* Seconds on a clock that never steps: back-off and deadlines. */
+static time_t
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
 static void
 pool_on_signal(int sig)
 {
@@ -107,6 +118,9 @@ pool_bind(void)
 {
 	struct sockaddr_un sa;
 	const char *path = pool.cfg->socket_path;
+	char dir[sizeof(sa.sun_path)], *slash;
+	struct vd_error err;
+	struct stat st;
 	mode_t old;
 	gid_t gid;
 	int fd, probe;
@@ -126,8 +140,24 @@ pool_bind(void)
 	}
 	if (probe >= 0)
 		close(probe);
-	unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			vd_log_warnx("%s exists and is not a socket: refusing to replace it", path);
+			return -1;
+		}
+		unlink(path);   /* a stale socket nobody answers on */
+	}
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		if (vd_fs_mkdirs(dir, 0711, &err) < 0) {
+			vd_log_warnx("%s", err.message);
+			return -1;
+		}
+	}
+	/* non-blocking: workers wait in ppoll() and a connection another worker
+	 * took first must not block them in accept() (see worker.c) */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		vd_log_warn("socket");
 		return -1;
@@ -184,12 +214,13 @@ static pid_t
 pool_spawn(enum child_kind kind, int slot)
 {
 	sigset_t all, old;
-	pid_t pid;
+	pid_t pid, master;
 
 	if (pool.nchildren == POOL_MAX_CHILDREN) {
 		vd_log_warnx("child table full");
 		return -1;
 	}
+	master = getpid();
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
 	pid = fork();
@@ -205,8 +236,8 @@ pool_spawn(enum child_kind kind, int slot)
 		close(pool.sigpipe[1]);
 		/* if the master dies (even by SIGKILL), its children follow */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() == 1)
-			_exit(1);
+		if (getppid() != master)
+			_exit(1);     /* it died before prctl took effect */
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		/* the store and nginx outlive nothing of ours: only workers keep the
 		 * listening socket */
@@ -235,7 +266,7 @@ pool_spawn(enum child_kind kind, int slot)
 		return -1;
 	}
 	pool.children[pool.nchildren++] = (struct child){
-		.pid = pid, .kind = kind, .slot = slot, .gen = pool.gen, .started = time(NULL),
+		.pid = pid, .kind = kind, .slot = slot, .gen = pool.gen, .started = mono_now(),
 	};
 	pool.kinds[kind].ever_started = 1;
 	return pid;
@@ -272,7 +303,7 @@ pool_crashed(enum child_kind kind, time_t now)
 static void
 pool_reap(void)
 {
-	time_t now = time(NULL);
+	time_t now = mono_now();
 	int status;
 	pid_t pid;
 
@@ -300,6 +331,7 @@ pool_reap(void)
 		if (c->kind == KIND_NGINX || c->kind == KIND_STORE)
 			kill(-pid, SIGKILL);
 		if (crashed && c->kind == KIND_NGINX && pool.stopping == 0 && WIFEXITED(status) &&
+		    WEXITSTATUS(status) != 0 &&
 		    now - c->started < POOL_EARLY_EXIT && pool.kinds[KIND_NGINX].ncrash == 0) {
 			vd_log_warnx("nginx could not start (its message is above); stopping");
 			pool.exit_code = 1;
@@ -326,7 +358,7 @@ pool_signal_kind(enum child_kind kind, int sig)
 static void
 pool_fill(void)
 {
-	time_t now = time(NULL);
+	time_t now = mono_now();
 
 	if (now >= pool.kinds[KIND_WORKER].next_start) {
 		for (int slot = 0; slot < pool.cfg->workers; slot++) {
@@ -394,6 +426,11 @@ pool_reload(void)
 		vd_log_warnx("reload refused, keeping the running configuration: %s", err.message);
 		return;
 	}
+	if (pool.manage_nginx && (vd_serve_nginx_render(&next, &err) < 0 ||
+	    vd_serve_nginx_test(&next, &err) < 0 || vd_serve_nginx_commit(&next, &err) < 0)) {
+		vd_log_warnx("reload refused, keeping the running configuration: %s", err.message);
+		return;
+	}
 	if (strcmp(next.socket_path, pool.cfg->socket_path) != 0 ||
 	    strcmp(next.data_dir, pool.cfg->data_dir) != 0 ||
 	    strcmp(next.store_url, pool.cfg->store_url) != 0)
@@ -405,14 +442,9 @@ pool_reload(void)
 	pool.gen++;
 	pool_signal_kind(KIND_WORKER, SIGTERM);
 	pool_signal_kind(KIND_HOUSEKEEPER, SIGTERM);
-	if (pool.manage_nginx) {
-		if (vd_serve_nginx_render(pool.cfg, &err) < 0 || vd_serve_nginx_test(pool.cfg, &err) < 0)
-			vd_log_warnx("reload: nginx keeps its config: %s", err.message);
-		else
-			for (int i = 0; i < pool.nchildren; i++)
-				if (pool.children[i].kind == KIND_NGINX)
-					kill(pool.children[i].pid, SIGHUP);
-	}
+	for (int i = 0; pool.manage_nginx && i < pool.nchildren; i++)
+		if (pool.children[i].kind == KIND_NGINX)
+			kill(pool.children[i].pid, SIGHUP);
 	vd_log_info("reloaded: %d workers, generation %u", pool.cfg->workers, pool.gen);
 }
 
@@ -423,7 +455,7 @@ pool_begin_stop(void)
 		return;
 	vd_log_info("stopping: draining requests (up to %d s)", pool.cfg->shutdown_timeout);
 	pool.stopping = 1;
-	pool.deadline = time(NULL) + pool.cfg->shutdown_timeout;
+	pool.deadline = mono_now() + pool.cfg->shutdown_timeout;
 }
 
 /* The stages of a shutdown, each bounded by shutdown_timeout: nginx stops
@@ -446,7 +478,7 @@ static const struct {
 static int
 pool_stop_step(void)
 {
-	time_t now = time(NULL);
+	time_t now = mono_now();
 
 	while (pool.stopping - 1 < (int)(sizeof(stop_stages) / sizeof(stop_stages[0]))) {
 		int stage = pool.stopping - 1, left = 0;
@@ -526,6 +558,11 @@ vd_pool_main(struct vd_config *cfg, const struct vd_pool_opts *opts)
 	}
 	if (vd_serve_store_url(cfg, &pool.store_url, &err) < 0)
 		goto fail;
+	/* the socket first: a second pool on the same data dir stops here,
+	 * before it starts a second store on the same files */
+	pool.listen_fd = pool_bind();
+	if (pool.listen_fd < 0)
+		return 1;
 	if (pool.manage_store) {
 		pool_spawn(KIND_STORE, 0);
 		if (pool_wait_store() < 0) {
@@ -535,16 +572,9 @@ vd_pool_main(struct vd_config *cfg, const struct vd_pool_opts *opts)
 	} else if (pool_wait_store() < 0) {
 		vd_log_warnx("the store is not answering yet: requests that need it get 503 until it does");
 	}
-	if (!pool.stopping) {
-		pool.listen_fd = pool_bind();
-		if (pool.listen_fd < 0) {
-			pool.exit_code = 1;
-			pool_begin_stop();
-		}
-	}
 	if (!pool.stopping && pool.manage_nginx &&
 	    (vd_serve_http_addr_free(cfg, &err) < 0 || vd_serve_nginx_render(cfg, &err) < 0 ||
-	    vd_serve_nginx_test(cfg, &err) < 0)) {
+	    vd_serve_nginx_test(cfg, &err) < 0 || vd_serve_nginx_commit(cfg, &err) < 0)) {
 		vd_log_warnx("%s", err.message);
 		pool.exit_code = 1;
 		pool_begin_stop();

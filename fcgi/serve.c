@@ -231,7 +231,7 @@ vd_serve_nginx_render(const struct vd_config *cfg, struct vd_error *err)
 			goto toolong;
 		out[o++] = *p++;
 	}
-	if (path_join(path, sizeof(path), cfg->data_dir, "run/nginx/nginx.conf", err) < 0)
+	if (path_join(path, sizeof(path), cfg->data_dir, "run/nginx/nginx.conf.new", err) < 0)
 		goto done;
 	ret = vd_fs_write_atomic(path, out, o, 0644, err);
 	goto done;
@@ -260,10 +260,22 @@ vd_serve_http_addr_free(const struct vd_config *cfg, struct vd_error *err)
 }
 
 static void
-nginx_argv(const struct vd_config *cfg, char conf[PATH_MAX], char prefix[PATH_MAX])
+nginx_argv(const struct vd_config *cfg, const char *name, char conf[PATH_MAX], char prefix[PATH_MAX])
 {
-	snprintf(conf, PATH_MAX, "%s/run/nginx/nginx.conf", cfg->data_dir);
+	snprintf(conf, PATH_MAX, "%s/run/nginx/%s", cfg->data_dir, name);
 	snprintf(prefix, PATH_MAX, "%s/run/nginx/", cfg->data_dir);
+}
+
+int
+vd_serve_nginx_commit(const struct vd_config *cfg, struct vd_error *err)
+{
+	char from[PATH_MAX], to[PATH_MAX], prefix[PATH_MAX];
+
+	nginx_argv(cfg, "nginx.conf.new", from, prefix);
+	nginx_argv(cfg, "nginx.conf", to, prefix);
+	if (rename(from, to) < 0)
+		return vd_err(err, VD_EINTERNAL, "nginx_conf", "cannot rename %s: %s", from, strerror(errno));
+	return 0;
 }
 
 int
@@ -273,7 +285,7 @@ vd_serve_nginx_test(const struct vd_config *cfg, struct vd_error *err)
 	pid_t pid;
 	int status;
 
-	nginx_argv(cfg, conf, prefix);
+	nginx_argv(cfg, "nginx.conf.new", conf, prefix);
 	pid = fork();
 	if (pid < 0)
 		return vd_err(err, VD_EINTERNAL, "fork_failed", "cannot fork: %s", strerror(errno));
@@ -300,7 +312,7 @@ vd_serve_exec_nginx(const struct vd_config *cfg)
 {
 	char conf[PATH_MAX], prefix[PATH_MAX];
 
-	nginx_argv(cfg, conf, prefix);
+	nginx_argv(cfg, "nginx.conf", conf, prefix);
 	execlp(cfg->nginx_bin, cfg->nginx_bin, "-e", "stderr", "-c", conf, "-p", prefix, (char *)NULL);
 	vd_log_warn("cannot run %s", cfg->nginx_bin);
 	_exit(127);

@@ -23,14 +23,18 @@ int vd_serve_store_url(const struct vd_config *cfg, struct vd_storeurl *out, str
  * SHA-256. */
 int vd_serve_store_setup(const struct vd_config *cfg, struct vd_error *err);
 
-/* Renders DATA/run/nginx/nginx.conf from the template. */
+/* Renders the nginx config from the template into DATA/run/nginx/nginx.conf.new;
+ * vd_serve_nginx_test checks that file, vd_serve_nginx_commit puts it in
+ * place, so a config nginx refuses never replaces one it runs with. */
 int vd_serve_nginx_render(const struct vd_config *cfg, struct vd_error *err);
+int vd_serve_nginx_commit(const struct vd_config *cfg, struct vd_error *err);
 
 /* Checks that nothing listens on cfg->http_addr yet, so a taken port is
  * named at once instead of nginx retrying its bind. */
 int vd_serve_http_addr_free(const struct vd_config *cfg, struct vd_error *err);
 
-/* Runs `nginx -t` on the rendered config; 0 when it passes. */
+/* Runs `nginx -t` on the rendered (not yet committed) config; 0 when it
+ * passes. */
 int vd_serve_nginx_test(const struct vd_config *cfg, struct vd_error *err);
 
 /* In a forked child: exec the program. Never return. */

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcgiapp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +22,6 @@ worker_on_term(int sig)
 {
 	(void)sig;
 	worker_stop = 1;
-	/* makes libfcgi's accept loop give up instead of retrying on EINTR */
-	FCGX_ShutdownPending();
 }
 
 static const char *
@@ -229,6 +228,9 @@ handle_one(struct vd_ctx *ctx, FCGX_Request *fr)
 		if (err.kind == VD_OK)
 			vd_err(&err, VD_EINTERNAL, NULL, "handler failed without saying why");
 		vd_resp_error(&resp, &err);
+	} else if (resp.body == NULL) {
+		vd_err(&err, VD_EINTERNAL, NULL, "the answer could not be built");
+		vd_resp_error(&resp, &err);
 	}
 	write_response(fr, &req, &resp);
 	log_path(req.path, lpath, sizeof(lpath));
@@ -244,6 +246,7 @@ vd_worker_main(const struct vd_config *cfg, const struct vd_storeurl *store_url,
     int slot, time_t started)
 {
 	struct sigaction sa;
+	sigset_t stopsigs, waitmask;
 	struct vd_ctx ctx;
 	struct vd_error err;
 	FCGX_Request fr;
@@ -252,14 +255,24 @@ vd_worker_main(const struct vd_config *cfg, const struct vd_storeurl *store_url,
 
 	snprintf(role, sizeof(role), "worker-%d", slot);
 	vd_log_set_role(role);
+	/* SIGTERM and SIGINT stay blocked except while the worker waits in
+	 * ppoll() for a connection: a request in hand is never interrupted
+	 * (libfcgi treats EINTR on its reads and writes as a broken stream), and
+	 * a stop that arrives meanwhile waits until the request is answered. */
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = worker_on_term;   /* no SA_RESTART: accept() must see EINTR */
+	sa.sa_handler = worker_on_term;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigemptyset(&stopsigs);
+	sigaddset(&stopsigs, SIGTERM);
+	sigaddset(&stopsigs, SIGINT);
+	sigprocmask(SIG_BLOCK, &stopsigs, &waitmask);
+	sigdelset(&waitmask, SIGTERM);
+	sigdelset(&waitmask, SIGINT);
 
 	if (vd_crypto_init() < 0 || FCGX_Init() != 0) {
 		vd_log_warnx("cannot initialise libsodium or libfcgi");
@@ -279,18 +292,28 @@ vd_worker_main(const struct vd_config *cfg, const struct vd_storeurl *store_url,
 		vd_log_warnx("cannot set up worker: %s", err.message);
 		_exit(1);
 	}
-	if (FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+	if (FCGX_InitRequest(&fr, listen_fd, 0) != 0) {
 		vd_log_warnx("cannot initialise the FastCGI request");
 		_exit(1);
 	}
 	while (!worker_stop) {
-		if (FCGX_Accept_r(&fr) < 0) {
-			if (worker_stop)
-				break;
+		struct pollfd p = { .fd = listen_fd, .events = POLLIN };
+		int rc;
+
+		if (ppoll(&p, 1, NULL, &waitmask) < 0) {
 			if (errno == EINTR)
-				continue;
+				continue;      /* the loop condition sees a stop */
+			vd_log_warn("waiting for connections");
+			_exit(1);
+		}
+		/* the socket is non-blocking: another worker may have taken it */
+		rc = FCGX_Accept_r(&fr);
+		if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -ECONNABORTED)
+			continue;
+		if (rc < 0) {
+			errno = -rc;
 			vd_log_warn("FastCGI accept failed");
-			break;
+			_exit(1);      /* counted as a crash: the master backs off */
 		}
 		handle_one(&ctx, &fr);
 		FCGX_Finish_r(&fr);

@@ -230,9 +230,16 @@ def test_sigterm_under_load_drains_in_flight_requests(stacks):
     results = load.join(60)
     assert rc == 0
     assert s.stop() == 0            # nothing survived
-    refused = [r for r in results if r[0] == "exception" and "ConnectionRefused" in r[1]]
+    # Refused: nginx had closed its port. Reset: the kernel had completed the
+    # handshake but nginx had not accepted the connection yet when it closed
+    # its listening socket (any server's shutdown does that). Neither reached
+    # nginx; what nginx accepted must be answered, and nothing may have needed
+    # SIGKILL.
+    closed = ("ConnectionRefused", "ConnectionResetError")
+    refused = [r for r in results if r[0] == "exception" and any(c in r[1] for c in closed)]
     answered = [r for r in results if r[0] != "exception"]
-    other = [r for r in results if r[0] == "exception" and "ConnectionRefused" not in r[1]]
+    other = [r for r in results if r[0] == "exception" and not any(c in r[1] for c in closed)]
+    assert "killed them" not in s.log_text()
     assert len(refused) + len(answered) + len(other) == len(results)
     bad = [r[:2] for r in answered if r[0] != 200]
     # a request nginx accepted is answered; later ones are refused at connect

@@ -826,7 +826,7 @@ START_TEST(test_instance_parse_create_refuses)
 		{ "{\"name\":\"c\",\"configTemplate\":\"nope\"}", "configTemplate" },
 		{ "{\"name\":\"c\",\"users\":{}}", "users" },
 		{ "{\"name\":\"c\",\"users\":[{\"username\":\"a\"}]}", "users[0].password" },
-		{ "{\"name\":\"c\",\"users\":[{\"username\":\"a\",\"password\":\"aaaaaaaaaaaa\",\"x\":1}]}", "x" },
+		{ "{\"name\":\"c\",\"users\":[{\"username\":\"a\",\"password\":\"aaaaaaaaaaaa\",\"x\":1}]}", "users[0].x" },
 		{ "{\"name\":\"c\",\"users\":[{\"username\":\"a\",\"password\":\"aaaaaaaaaaaa\"},"
 		  "{\"username\":\"a\",\"password\":\"bbbbbbbbbbbb\"}]}", "users[1].username" },
 		{ "{\"name\":\"c\",\"image\":\"evil\"}", "image" },
