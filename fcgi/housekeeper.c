@@ -27,15 +27,17 @@
 /* Sets the live state of an instance that still exists, is not being
  * created and is not under its lock (an event may arrive after a delete
  * removed the record; an operation under the lock sets the state it
- * reaches itself). */
+ * reaches itself). state_at changes only with the state: it says since
+ * when the state holds. */
 static const char set_state_lua[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end "
     "if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end "
     "local s = redis.call('HGET', KEYS[1], 'state') "
     "if s == 'creating' then return 0 end "
-    "redis.call('HSET', KEYS[1], 'state', ARGV[1], 'state_at', ARGV[2]) "
     "if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'last_error', ARGV[3]) end "
-    "if s ~= ARGV[1] then return 1 end return 0";
+    "if s == ARGV[1] then return 0 end "
+    "redis.call('HSET', KEYS[1], 'state', ARGV[1], 'state_at', ARGV[2]) "
+    "return 1";
 
 static volatile sig_atomic_t hk_stop;
 

@@ -12,6 +12,7 @@
 #include "fsutil.h"
 #include "housekeeper.h"
 #include "instances.h"
+#include "log.h"
 #include "str.h"
 #include "valkey.h"
 
@@ -188,19 +189,38 @@ vd_instances_teardown(struct vd_ctx *ctx, const char *id, long port, int keep_da
 {
 	struct vd_instance_paths p;
 	char path[160], key[96], pkey[32];
+	const char *owner;
+	json_t *c = NULL;
 	long status;
 	redisReply *r;
 
-	if (keep_data) {
-		/* stop it first: on SIGTERM the server saves what it acknowledged */
-		snprintf(path, sizeof(path), "/containers/%s%s/stop?t=10", VD_INSTANCE_CONTAINER_PREFIX, id);
-		if (vd_docker_call(ctx->docker, "POST", path, NULL, &status, NULL, err) < 0 &&
-		    status != 304 && status != 404)
-			return -1;
-	}
-	snprintf(path, sizeof(path), "/containers/%s%s?force=1&v=1", VD_INSTANCE_CONTAINER_PREFIX, id);
-	if (vd_docker_call(ctx->docker, "DELETE", path, NULL, &status, NULL, err) < 0 && status != 404)
+	/* only a container that carries our label for this id: one that merely
+	 * has the name was made by someone else and is left alone */
+	snprintf(path, sizeof(path), "/containers/%s%s/json", VD_INSTANCE_CONTAINER_PREFIX, id);
+	if (vd_docker_call(ctx->docker, "GET", path, NULL, &status, &c, err) < 0 && status != 404)
 		return -1;
+	owner = json_string_value(json_object_get(json_object_get(json_object_get(c, "Config"),
+	    "Labels"), VD_INSTANCE_LABEL));
+	if (c != NULL && (owner == NULL || strcmp(owner, id) != 0)) {
+		vd_log_warnx("instance %s: container %s%s is not Valdock's; leaving it alone", id,
+		    VD_INSTANCE_CONTAINER_PREFIX, id);
+	} else if (c != NULL) {
+		if (keep_data) {
+			/* stop it first: on SIGTERM the server saves what it acknowledged */
+			snprintf(path, sizeof(path), "/containers/%s%s/stop?t=10", VD_INSTANCE_CONTAINER_PREFIX, id);
+			if (vd_docker_call(ctx->docker, "POST", path, NULL, &status, NULL, err) < 0 &&
+			    status != 304 && status != 404) {
+				json_decref(c);
+				return -1;
+			}
+		}
+		snprintf(path, sizeof(path), "/containers/%s%s?force=1&v=1", VD_INSTANCE_CONTAINER_PREFIX, id);
+		if (vd_docker_call(ctx->docker, "DELETE", path, NULL, &status, NULL, err) < 0 && status != 404) {
+			json_decref(c);
+			return -1;
+		}
+	}
+	json_decref(c);
 	if (vd_instance_paths(ctx->cfg->data_dir, id, &p, err) < 0)
 		return -1;
 	if (keep_data) {
