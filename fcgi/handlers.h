@@ -40,6 +40,14 @@ int vd_h_instances_restart(struct vd_ctx *, struct vd_req *, struct vd_resp *, s
 int vd_h_instances_delete(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
 int vd_h_instances_stats(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
 
+/* ACL users of an instance */
+int vd_h_acls_list(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
+int vd_h_acls_get(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
+int vd_h_acls_create(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
+int vd_h_acls_update(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
+int vd_h_acls_delete(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
+int vd_h_acls_effective(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
+
 /* Removes an instance's container, files (all, or its config only with
  * keep_data), records and port reservation; each step tolerates what is
  * already gone. The create rollback, delete and the housekeeper's clean-up

@@ -1,3 +1,4 @@
+#include "acl.h"
 #include "handlers.h"
 #include "instance.h"
 #include "names.h"
@@ -31,6 +32,18 @@ const struct vd_route vd_routes[] = {
 	  VD_BODY_NONE, 0, NULL, "restart" },
 	{ "GET", "/api/v1/instances/:id/stats", vd_h_instances_stats, VD_ROLE_VIEWER, VD_BODY_NONE, 0,
 	  NULL, "state, uptime, memory and keys" },
+	{ "GET", "/api/v1/instances/:id/acls", vd_h_acls_list, VD_ROLE_VIEWER, VD_BODY_NONE, 0, NULL,
+	  "the instance's ACL users (never a password or hash)" },
+	{ "POST", "/api/v1/instances/:id/acls", vd_h_acls_create, VD_ROLE_OPERATOR, VD_BODY_JSON,
+	  VD_ACL_REQUEST_MAX_BODY, NULL, "add a user and reload the ACL" },
+	{ "GET", "/api/v1/instances/:id/acls/:username", vd_h_acls_get, VD_ROLE_VIEWER, VD_BODY_NONE, 0,
+	  NULL, "one ACL user" },
+	{ "PUT", "/api/v1/instances/:id/acls/:username", vd_h_acls_update, VD_ROLE_OPERATOR,
+	  VD_BODY_JSON, VD_ACL_REQUEST_MAX_BODY, NULL, "change any subset of a user's fields" },
+	{ "DELETE", "/api/v1/instances/:id/acls/:username", vd_h_acls_delete, VD_ROLE_OPERATOR,
+	  VD_BODY_NONE, 0, NULL, "delete a user and close its sessions" },
+	{ "GET", "/api/v1/instances/:id/effective-acls", vd_h_acls_effective, VD_ROLE_VIEWER,
+	  VD_BODY_NONE, 0, NULL, "what the running server enforces, and drift from the store" },
 };
 
 const size_t vd_routes_n = sizeof(vd_routes) / sizeof(vd_routes[0]);
@@ -41,9 +54,16 @@ check_id(const char *value, struct vd_error *err)
 	return vd_name_check("id", value, err);
 }
 
+static int
+check_username(const char *value, struct vd_error *err)
+{
+	return vd_acl_check_username("username", value, err);
+}
+
 /* Rules for path parameters, by name. */
 const struct vd_param_rule vd_param_rules[] = {
 	{ "id", check_id },
+	{ "username", check_username },
 };
 
 const size_t vd_param_rules_n = sizeof(vd_param_rules) / sizeof(vd_param_rules[0]);
