@@ -12,6 +12,7 @@
 #include "housekeeper.h"
 #include "instance.h"
 #include "log.h"
+#include "pool.h"
 #include "names.h"
 #include "store.h"
 
@@ -333,20 +334,12 @@ hk_tick(struct hk *hk)
 void
 vd_housekeeper_main(const struct vd_config *cfg, const struct vd_storeurl *store_url)
 {
-	struct sigaction sa;
 	struct vd_error err;
 	struct hk *hk;
 	time_t next_tick = 0;
 
 	vd_log_set_role("housekeeper");
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = hk_on_term;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	vd_pool_child_signals(hk_on_term);
 
 	hk = calloc(1, sizeof(*hk));
 	if (hk == NULL || vd_crypto_init() < 0)

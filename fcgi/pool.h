@@ -17,6 +17,10 @@ struct vd_pool_opts {
 	char **argv;
 };
 
+/* In a child of the pool: on_term handles SIGTERM and SIGINT (without
+ * SA_RESTART), SIGPIPE and SIGHUP are ignored. */
+void vd_pool_child_signals(void (*on_term)(int));
+
 /* Runs until stopped; returns the process exit code. */
 int vd_pool_main(struct vd_config *cfg, const struct vd_pool_opts *opts);
 

@@ -11,6 +11,7 @@
 #include "crypto.h"
 #include "handlers.h"
 #include "log.h"
+#include "pool.h"
 #include "routes.h"
 #include "str.h"
 #include "worker.h"
@@ -245,7 +246,6 @@ void
 vd_worker_main(const struct vd_config *cfg, const struct vd_storeurl *store_url, int listen_fd,
     int slot, time_t started)
 {
-	struct sigaction sa;
 	sigset_t stopsigs, waitmask;
 	struct vd_ctx ctx;
 	struct vd_error err;
@@ -259,14 +259,7 @@ vd_worker_main(const struct vd_config *cfg, const struct vd_storeurl *store_url,
 	 * ppoll() for a connection: a request in hand is never interrupted
 	 * (libfcgi treats EINTR on its reads and writes as a broken stream), and
 	 * a stop that arrives meanwhile waits until the request is answered. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = worker_on_term;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	vd_pool_child_signals(worker_on_term);
 	sigemptyset(&stopsigs);
 	sigaddset(&stopsigs, SIGTERM);
 	sigaddset(&stopsigs, SIGINT);
