@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "acl.h"
+#include "catalog.h"
 #include "instance.h"
 #include "names.h"
 #include "str.h"
@@ -121,9 +122,8 @@ vd_instance_parse_create(const json_t *body, const json_t *settings, long long n
 	v = json_object_get(body, "configTemplate");
 	if (v != NULL && !json_is_null(v)) {
 		tmpl = json_string_value(v);
-		if (tmpl == NULL || strcmp(tmpl, "default") != 0)
-			return vd_err_field(err, "configTemplate",
-			    "configTemplate must name an existing template (available: default)");
+		if (tmpl == NULL || vd_name_check("configTemplate", tmpl, err) < 0)
+			return vd_err_field(err, "configTemplate", "configTemplate must name a template");
 	}
 	v = json_object_get(body, "memory");
 	if (v != NULL && !json_is_null(v)) {
@@ -138,7 +138,8 @@ vd_instance_parse_create(const json_t *body, const json_t *settings, long long n
 		*users = NULL;
 		return -1;
 	}
-	*spec = json_pack("{s:s,s:I,s:s,s:I,s:O,s:I}", "id", name, "port", port, "template", tmpl,
+	*spec = json_pack("{s:s,s:I,s:s,s:{},s:I,s:O,s:I}", "id", name, "port", port, "template", tmpl,
+	    "config",
 	    "memory_bytes", (json_int_t)memory, "publish_address",
 	    json_object_get(settings, "publish_address"), "created_at", (json_int_t)now);
 	if (*spec == NULL) {
@@ -149,22 +150,37 @@ vd_instance_parse_create(const json_t *body, const json_t *settings, long long n
 	return 0;
 }
 
+/* The maxmemory an instance gets when its config names none: three
+ * quarters of the container's limit, so the server evicts or refuses
+ * writes before the kernel kills it. */
+long long
+vd_instance_default_maxmemory(const json_t *spec)
+{
+	long long limit = json_integer_value(json_object_get(spec, "memory_bytes"));
+
+	return limit / 4 * 3 / (1024 * 1024) * (1024 * 1024);
+}
+
 int
 vd_instance_render_conf(const json_t *spec, char **out, struct vd_error *err)
 {
 	const char *id = json_string_value(json_object_get(spec, "id"));
+	const json_t *config = json_object_get(spec, "config");
+	size_t cap = 4096 + json_object_size(config) * (VD_CATALOG_VALUE_MAX * 4 + 64), o;
+	const char *key;
+	json_t *v;
 	char *buf;
 	int n;
 
-	/* Valdock owns where the server listens, its files and its users; the
-	 * template issue adds the tunable parameters. protected-mode is off
-	 * because the default user is off: only ACL users get in. */
-	buf = malloc(1024);
+	buf = malloc(cap);
 	if (buf == NULL || id == NULL) {
 		free(buf);
 		return vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
 	}
-	n = snprintf(buf, 1024,
+	/* Valdock owns where the server listens, its files and its users;
+	 * protected-mode is off because the default user is off: only ACL users
+	 * get in. The parameters follow, quoted. */
+	n = snprintf(buf, cap,
 	    "# valkey.conf of instance %s, rendered by Valdock; edit through Valdock\n"
 	    "port 6379\n"
 	    "bind * -::*\n"
@@ -172,15 +188,32 @@ vd_instance_render_conf(const json_t *spec, char **out, struct vd_error *err)
 	    "dir /data\n"
 	    "aclfile /etc/valkey/users.acl\n"
 	    "daemonize no\n"
-	    "logfile \"\"\n"
-	    "appendonly no\n",
+	    "logfile \"\"\n",
 	    id);
-	if (n < 0 || n >= 1024) {
-		free(buf);
-		return vd_err(err, VD_EINTERNAL, "render", "instance config too long");
+	if (n < 0 || (size_t)n >= cap)
+		goto toolong;
+	o = (size_t)n;
+	if (json_object_get(config, "maxmemory") == NULL) {
+		n = snprintf(buf + o, cap - o, "maxmemory \"%lld\"\n", vd_instance_default_maxmemory(spec));
+		if (n < 0 || (size_t)n >= cap - o)
+			goto toolong;
+		o += (size_t)n;
+	}
+	json_object_foreach((json_t *)config, key, v) {
+		if (!json_is_string(v) || vd_catalog_find(key) == NULL) {
+			free(buf);
+			return vd_err(err, VD_EINTERNAL, "render", "stored parameter '%s' is not catalogued", key);
+		}
+		n = vd_catalog_render_line(key, json_string_value(v), buf + o, cap - o);
+		if (n < 0)
+			goto toolong;
+		o += (size_t)n;
 	}
 	*out = buf;
 	return 0;
+toolong:
+	free(buf);
+	return vd_err(err, VD_EINTERNAL, "render", "instance config too long");
 }
 
 json_t *

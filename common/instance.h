@@ -1,6 +1,9 @@
 /* instance: what a managed Valkey instance is, independent of any I/O.
  * The spec (JSON, kept in the store as instance:<id> field "spec"):
- *   {"id","port","image","template","memory_bytes","publish_address","created_at"}
+ *   {"id","port","image","template","config":{param: value},"memory_bytes",
+ *    "publish_address","created_at"}
+ * config holds the instance's catalogued parameters, copied from its
+ * template at creation and changed through the config API.
  * Its files on the host:
  *   DATA/instances/<id>/conf/valkey.conf   rendered here; aclfile /etc/valkey/users.acl
  *   DATA/instances/<id>/conf/users.acl     rendered by acl.c
@@ -47,8 +50,12 @@ int vd_instance_paths(const char *data_dir, const char *id, struct vd_instance_p
 int vd_instance_parse_create(const json_t *body, const json_t *settings, long long now,
     json_t **spec, json_t **users, struct vd_error *err);
 
-/* Renders valkey.conf for spec into a new string. */
+/* Renders valkey.conf for spec into a new string: Valdock's own lines,
+ * then each parameter quoted (catalog.h). */
 int vd_instance_render_conf(const json_t *spec, char **out, struct vd_error *err);
+
+/* maxmemory when the config sets none: 3/4 of the container's limit. */
+long long vd_instance_default_maxmemory(const json_t *spec);
 
 /* New reference: the body of POST /containers/create for spec. */
 json_t *vd_instance_container_body(const json_t *spec, const struct vd_instance_paths *p);

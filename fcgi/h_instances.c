@@ -320,8 +320,37 @@ vd_h_instances_create(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *re
 	if (vd_instance_parse_create(req->json, settings, t0, &spec, &users, err) < 0)
 		goto done;
 	id = json_string_value(json_object_get(spec, "id"));
+	{
+		json_t *tmpl = vd_inst_template_load(ctx,
+		    json_string_value(json_object_get(spec, "template")), err);
+
+		if (tmpl == NULL) {
+			if (err->kind == VD_ENOTFOUND)
+				vd_err_field(err, "configTemplate", "configTemplate: no template named '%s'",
+				    json_string_value(json_object_get(spec, "template")));
+			goto done;
+		}
+		json_object_set(spec, "config", json_object_get(tmpl, "config"));
+		json_decref(tmpl);
+	}
 	if (vd_instance_paths(ctx->cfg->data_dir, id, &paths, err) < 0)
 		goto done;
+	{
+		/* a taken name is the clearer answer than a busy lock */
+		char key[96];
+		redisReply *r;
+		int exists;
+
+		vd_inst_key(key, sizeof(key), "instance:", id);
+		if ((r = vd_store_cmdv(ctx->store, err, "EXISTS", key, NULL)) == NULL)
+			goto done;
+		exists = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+		freeReplyObject(r);
+		if (exists) {
+			vd_err(err, VD_ECONFLICT, "name_taken", "an instance named '%s' exists", id);
+			goto done;
+		}
+	}
 	if (vd_inst_lock_take(ctx, id, 0, &lk, err) < 0)
 		goto done;
 	if (resolve_image(ctx, settings, image, sizeof(image), err) < 0)
@@ -496,7 +525,6 @@ struct op {
 	json_t *spec;
 	const char *id;
 	char admin_pw[VD_INST_ADMIN_PASSWORD_MAX];
-	struct vd_instance_paths paths;
 };
 
 static int
@@ -515,8 +543,6 @@ op_begin(struct vd_ctx *ctx, struct vd_req *req, struct op *op, struct vd_error 
 		return vd_err(err, VD_ECONFLICT, "instance_busy", "instance '%s' is still being created", op->id);
 	if ((op->spec = vd_inst_record_spec(op->rec)) == NULL)
 		return vd_err(err, VD_EINTERNAL, "bad_record", "the instance record is unreadable");
-	if (vd_instance_paths(ctx->cfg->data_dir, op->id, &op->paths, err) < 0)
-		return -1;
 	return vd_inst_admin_password(ctx, op->rec, op->admin_pw, sizeof(op->admin_pw), err);
 }
 
@@ -530,11 +556,13 @@ op_end(struct vd_ctx *ctx, struct op *op)
 }
 
 /* Inspects the instance's container: 1 running, 0 not running, 2 missing
- * (removed behind Valdock's back), -1 Docker failed. */
+ * (removed behind Valdock's back), -1 Docker failed or the container of
+ * that name is not Valdock's (409: it is never touched). */
 static int
 container_status(struct vd_ctx *ctx, const char *id, struct vd_error *err)
 {
 	char path[160];
+	const char *owner;
 	json_t *j = NULL;
 	long status;
 	int running;
@@ -542,42 +570,52 @@ container_status(struct vd_ctx *ctx, const char *id, struct vd_error *err)
 	snprintf(path, sizeof(path), "/containers/%s%s/json", VD_INSTANCE_CONTAINER_PREFIX, id);
 	if (vd_docker_call(ctx->docker, "GET", path, NULL, &status, &j, err) < 0)
 		return status == 404 ? 2 : -1;
+	owner = json_string_value(json_object_get(json_object_get(json_object_get(j, "Config"),
+	    "Labels"), VD_INSTANCE_LABEL));
+	if (owner == NULL || strcmp(owner, id) != 0) {
+		json_decref(j);
+		return vd_err(err, VD_ECONFLICT, "container_exists",
+		    "a container named %s%s exists that Valdock did not make: remove or rename it",
+		    VD_INSTANCE_CONTAINER_PREFIX, id);
+	}
 	running = json_is_true(json_object_get(json_object_get(j, "State"), "Running"));
 	json_decref(j);
 	return running;
 }
 
-/* Brings the instance up: recreates a missing container from the stored
- * spec (files rendered again from the store), starts it, waits for PING. */
-static int
-op_bring_up(struct vd_ctx *ctx, struct op *op, int restart, struct vd_error *err)
+int
+vd_instances_bring_up(struct vd_ctx *ctx, const char *id, const json_t *spec, const char *admin_pw,
+    int restart, struct vd_error *err)
 {
+	struct vd_instance_paths paths;
 	char cid[80], ip[64] = "", now[32], path[160];
 	long status;
-	int st = container_status(ctx, op->id, err);
+	int st;
 
-	if (st < 0)
+	if (vd_instance_paths(ctx->cfg->data_dir, id, &paths, err) < 0)
 		return -1;
-	snprintf(cid, sizeof(cid), "%s%s", VD_INSTANCE_CONTAINER_PREFIX, op->id);
+	if ((st = container_status(ctx, id, err)) < 0)
+		return -1;
+	snprintf(cid, sizeof(cid), "%s%s", VD_INSTANCE_CONTAINER_PREFIX, id);
 	if (st == 2) {
-		json_t *users = vd_inst_users_load(ctx, op->id, err);
+		json_t *users = vd_inst_users_load(ctx, id, err);
 		int rc;
 
 		if (users == NULL)
 			return -1;
-		rc = vd_inst_render_and_write(ctx, op->id, op->spec, users, op->admin_pw, &op->paths, err);
+		rc = vd_inst_render_and_write(ctx, id, spec, users, admin_pw, &paths, err);
 		json_decref(users);
-		if (rc < 0 || container_create(ctx, op->id, op->spec, &op->paths, cid, sizeof(cid), err) < 0)
+		if (rc < 0 || container_create(ctx, id, spec, &paths, cid, sizeof(cid), err) < 0)
 			return -1;
-		vd_log_info("instance %s: container was missing; recreated it from the stored spec", op->id);
+		vd_log_info("instance %s: container was missing; recreated it from the stored spec", id);
 	} else if (st == 1 && restart) {
 		snprintf(path, sizeof(path), "/containers/%s/stop?t=10", cid);
 		if (vd_docker_call(ctx->docker, "POST", path, NULL, &status, NULL, err) < 0 && status != 304)
 			return -1;
 	}
 	if (st != 1 || restart) {
-		if (start_and_wait(ctx, op->id, op->spec, op->admin_pw, cid, ip, sizeof(ip), err) < 0) {
-			vd_inst_record_set(ctx, op->id, NULL, "last_error", err->message, NULL);
+		if (start_and_wait(ctx, id, spec, admin_pw, cid, ip, sizeof(ip), err) < 0) {
+			vd_inst_record_set(ctx, id, NULL, "last_error", err->message, NULL);
 			return -1;
 		}
 	}
@@ -586,9 +624,9 @@ op_bring_up(struct vd_ctx *ctx, struct op *op, int restart, struct vd_error *err
 		return -1;
 	vd_inst_now_str(now, sizeof(now));
 	if (st != 1 || restart)
-		return vd_inst_record_set(ctx, op->id, err, "state", "running", "state_at", now, "container_id", cid,
+		return vd_inst_record_set(ctx, id, err, "state", "running", "state_at", now, "container_id", cid,
 		    "ip", ip, "started_at", now, "last_error", "", NULL);
-	return vd_inst_record_set(ctx, op->id, err, "state", "running", "ip", ip, NULL);
+	return vd_inst_record_set(ctx, id, err, "state", "running", "ip", ip, NULL);
 }
 
 static int
@@ -614,7 +652,7 @@ vd_h_instances_start(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *res
 		ret = op_answer(resp, op.id, "running", "already running");
 		goto done;
 	}
-	if (op_bring_up(ctx, &op, 0, err) < 0)
+	if (vd_instances_bring_up(ctx, op.id, op.spec, op.admin_pw, 0, err) < 0)
 		goto done;
 	ret = op_answer(resp, op.id, "running", st == 2 ? "container recreated and started" : "started");
 done:
@@ -629,7 +667,7 @@ vd_h_instances_restart(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *r
 	struct op op;
 	int ret = -1;
 
-	if (op_begin(ctx, req, &op, err) < 0 || op_bring_up(ctx, &op, 1, err) < 0)
+	if (op_begin(ctx, req, &op, err) < 0 || vd_instances_bring_up(ctx, op.id, op.spec, op.admin_pw, 1, err) < 0)
 		goto done;
 	ret = op_answer(resp, op.id, "running", "restarted");
 done:

@@ -48,6 +48,21 @@ int vd_h_acls_update(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct 
 int vd_h_acls_delete(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
 int vd_h_acls_effective(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
 
+/* configuration and templates */
+int vd_h_config_get(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
+int vd_h_config_put(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
+int vd_h_templates_list(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
+int vd_h_templates_get(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
+int vd_h_templates_create(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
+int vd_h_templates_update(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
+int vd_h_templates_delete(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
+
+/* Starts the instance's container (recreating it from the stored spec and
+ * files when it is missing; stopping it first when restart) and waits
+ * until the server answers as the admin user. Call under the lock. */
+int vd_instances_bring_up(struct vd_ctx *ctx, const char *id, const json_t *spec,
+    const char *admin_pw, int restart, struct vd_error *err);
+
 /* Removes an instance's container, files (all, or its config only with
  * keep_data), records and port reservation; each step tolerates what is
  * already gone. The create rollback, delete and the housekeeper's clean-up

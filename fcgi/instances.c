@@ -14,6 +14,7 @@
 #include "instances.h"
 #include "log.h"
 #include "str.h"
+#include "templates.h"
 #include "valkey.h"
 
 static const char renew_lua[] =
@@ -335,4 +336,25 @@ vd_inst_lock_renew(struct vd_ctx *ctx, struct vd_inst_lock *lk, struct vd_error 
 		    "the instance's lock expired during the operation; it was not completed");
 	}
 	return 0;
+}
+
+json_t *
+vd_inst_template_load(struct vd_ctx *ctx, const char *name, struct vd_error *err)
+{
+	json_t *t = vd_template_builtin(name);
+	char key[96];
+	redisReply *r;
+
+	if (t != NULL)
+		return t;
+	vd_inst_key(key, sizeof(key), "config:template:", name);
+	r = vd_store_cmdv(ctx->store, err, "GET", key, NULL);
+	if (r == NULL)
+		return NULL;
+	if (r->type == REDIS_REPLY_STRING)
+		t = json_loadb(r->str, r->len, 0, NULL);
+	freeReplyObject(r);
+	if (t == NULL)
+		vd_err(err, VD_ENOTFOUND, "template_not_found", "no template named '%s'", name);
+	return t;
 }

@@ -76,4 +76,8 @@ int vd_inst_docker_known(struct vd_ctx *ctx);
 
 void vd_inst_now_str(char *out, size_t outsz);
 
+/* A template by name (new reference): a built-in, else from the store;
+ * NULL with 404 template_not_found. */
+json_t *vd_inst_template_load(struct vd_ctx *ctx, const char *name, struct vd_error *err);
+
 #endif

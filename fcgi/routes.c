@@ -1,6 +1,7 @@
 #include "acl.h"
 #include "handlers.h"
 #include "instance.h"
+#include "templates.h"
 #include "names.h"
 #include "routes.h"
 #include "settings.h"
@@ -44,6 +45,20 @@ const struct vd_route vd_routes[] = {
 	  VD_BODY_NONE, 0, NULL, "delete a user and close its sessions" },
 	{ "GET", "/api/v1/instances/:id/effective-acls", vd_h_acls_effective, VD_ROLE_VIEWER,
 	  VD_BODY_NONE, 0, NULL, "what the running server enforces, and drift from the store" },
+	{ "GET", "/api/v1/instances/:id/config", vd_h_config_get, VD_ROLE_VIEWER, VD_BODY_NONE, 0, NULL,
+	  "managed parameters, live or restart-only, and drift from the running server" },
+	{ "PUT", "/api/v1/instances/:id/config", vd_h_config_put, VD_ROLE_OPERATOR, VD_BODY_JSON,
+	  VD_TEMPLATE_MAX_BODY, NULL, "change parameters live, or by a restart" },
+	{ "GET", "/api/v1/config/templates", vd_h_templates_list, VD_ROLE_VIEWER, VD_BODY_NONE, 0, NULL,
+	  "built-in and stored templates" },
+	{ "POST", "/api/v1/config/templates", vd_h_templates_create, VD_ROLE_OPERATOR, VD_BODY_JSON,
+	  VD_TEMPLATE_MAX_BODY, NULL, "create a template" },
+	{ "GET", "/api/v1/config/templates/:name", vd_h_templates_get, VD_ROLE_VIEWER, VD_BODY_NONE, 0,
+	  NULL, "one template" },
+	{ "PUT", "/api/v1/config/templates/:name", vd_h_templates_update, VD_ROLE_OPERATOR,
+	  VD_BODY_JSON, VD_TEMPLATE_MAX_BODY, NULL, "replace a template (not a built-in)" },
+	{ "DELETE", "/api/v1/config/templates/:name", vd_h_templates_delete, VD_ROLE_OPERATOR,
+	  VD_BODY_NONE, 0, NULL, "delete a template no instance uses (not a built-in)" },
 };
 
 const size_t vd_routes_n = sizeof(vd_routes) / sizeof(vd_routes[0]);
@@ -60,10 +75,17 @@ check_username(const char *value, struct vd_error *err)
 	return vd_acl_check_username("username", value, err);
 }
 
+static int
+check_name(const char *value, struct vd_error *err)
+{
+	return vd_name_check("name", value, err);
+}
+
 /* Rules for path parameters, by name. */
 const struct vd_param_rule vd_param_rules[] = {
 	{ "id", check_id },
 	{ "username", check_username },
+	{ "name", check_name },
 };
 
 const size_t vd_param_rules_n = sizeof(vd_param_rules) / sizeof(vd_param_rules[0]);
