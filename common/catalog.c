@@ -123,7 +123,8 @@ save_ok(const char *v, char *out, size_t outsz)
 		if (*tok < '0' || *tok > '9')
 			return 0;
 		n = strtoll(tok, &end, 10);
-		if (*end != '\0' || n < 0 || n > INT32)
+		/* seconds (even positions) start at 1, changes at 0, as the server wants */
+		if (*end != '\0' || n < (count % 2 == 0 ? 1 : 0) || n > INT32)
 			return 0;
 		o += (size_t)snprintf(out + o, o < outsz ? outsz - o : 0, "%s%lld", count ? " " : "", n);
 		count++;
