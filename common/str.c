@@ -135,6 +135,10 @@ vd_json_string_lossy(const char *s)
 	char *buf;
 	json_t *j;
 
+	/* the common case, clean text, without a copy */
+	if (!vd_str_has_ctrl(s, len) && vd_utf8_valid(s, len))
+		return json_stringn_nocheck(s, len);
+
 	buf = malloc(len + 1);
 	if (buf == NULL)
 		return NULL;

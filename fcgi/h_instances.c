@@ -35,13 +35,16 @@ static const char reserve_lua[] =
     "redis.call('SET', KEYS[2], ARGV[1]) "
     "redis.call('HSET', KEYS[1], 'spec', ARGV[2], 'state', 'creating', 'state_at', ARGV[3]) "
     "redis.call('SADD', KEYS[3], ARGV[1]) "
+    "redis.call('INCR', KEYS[4]) "
     "return 'ok'";
 
-/* All instances in one round trip. */
+/* The fields a listing shows, of every instance, in one round trip (no
+ * secrets leave the store for it). */
+static const char *const list_fields[] = { "spec", "state", "container_id", "started_at", "last_error" };
 static const char list_lua[] =
     "local out = {} "
     "for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do "
-    "  out[#out + 1] = redis.call('HGETALL', 'instance:' .. id) "
+    "  out[#out + 1] = redis.call('HMGET', 'instance:' .. id, unpack(ARGV)) "
     "end return out";
 
 
@@ -282,8 +285,8 @@ reserve(struct vd_ctx *ctx, json_t *spec, const json_t *settings, struct vd_erro
 		text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
 		if (text == NULL)
 			return vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
-		r = vd_store_cmdv(ctx->store, err, "EVAL", reserve_lua, "3", key, pkey, "instances", id,
-		    text, now, NULL);
+		r = vd_store_cmdv(ctx->store, err, "EVAL", reserve_lua, "4", key, pkey, "instances",
+		    VD_INST_VERSION_KEY, id, text, now, NULL);
 		free(text);
 		if (r == NULL)
 			return -1;
@@ -473,33 +476,65 @@ record_view(const json_t *rec, int docker_ok)
 	return o;
 }
 
+/* This worker's last rendered list, and what it was rendered from. */
+static struct {
+	char *text;
+	size_t len;
+	long long version;
+	int docker_ok;
+} list_cache;
+
 int
 vd_h_instances_list(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp,
     struct vd_error *err)
 {
-	redisReply *r = vd_store_cmdv(ctx->store, err, "EVAL", list_lua, "1", "instances", NULL);
+	redisReply *r;
 	json_t *arr;
+	long long version;
 	int docker_ok;
+	char *text;
 
-	if (r == NULL)
+	/* the rendered list is kept while nothing it shows has changed */
+	if ((version = vd_inst_version(ctx, err)) < 0)
 		return -1;
 	docker_ok = vd_inst_docker_known(ctx);
+	if (list_cache.text != NULL && list_cache.version == version && list_cache.docker_ok == docker_ok)
+		return vd_resp_text(resp, 200, list_cache.text, list_cache.len) < 0 ?
+		    vd_err(err, VD_EINTERNAL, "no_memory", "out of memory") : 0;
+	r = vd_store_cmdv(ctx->store, err, "EVAL", list_lua, "1", "instances",
+	    list_fields[0], list_fields[1], list_fields[2], list_fields[3], list_fields[4], NULL);
+	if (r == NULL)
+		return -1;
 	arr = json_array();
 	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
 		redisReply *h = r->element[i];
 		json_t *rec = json_object(), *view;
 
-		for (size_t k = 0; h->type == REDIS_REPLY_ARRAY && k + 1 < h->elements; k += 2)
-			json_object_set_new(rec, h->element[k]->str, vd_json_string_lossy(h->element[k + 1]->str));
+		for (size_t k = 0; h->type == REDIS_REPLY_ARRAY && k < h->elements && k < 5; k++)
+			if (h->element[k]->type == REDIS_REPLY_STRING)
+				json_object_set_new(rec, list_fields[k], vd_json_string_lossy(h->element[k]->str));
 		view = record_view(rec, docker_ok);
 		json_decref(rec);
 		if (view != NULL)
 			json_array_append_new(arr, view);
 	}
 	freeReplyObject(r);
-	vd_resp_json(resp, 200, json_pack("{s:o,s:I}", "instances", arr, "count",
-	    (json_int_t)json_array_size(arr)));
-	return 0;
+	{
+		json_t *doc = json_pack("{s:o,s:I}", "instances", arr, "count",
+		    (json_int_t)json_array_size(arr));
+
+		text = json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII);
+		json_decref(doc);
+	}
+	if (text == NULL)
+		return vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
+	free(list_cache.text);
+	list_cache.text = text;
+	list_cache.len = strlen(text);
+	list_cache.version = version;
+	list_cache.docker_ok = docker_ok;
+	return vd_resp_text(resp, 200, text, list_cache.len) < 0 ?
+	    vd_err(err, VD_EINTERNAL, "no_memory", "out of memory") : 0;
 }
 
 int

@@ -11,6 +11,7 @@
 #include "handlers.h"
 #include "housekeeper.h"
 #include "instance.h"
+#include "instances.h"
 #include "log.h"
 #include "pool.h"
 #include "names.h"
@@ -35,9 +36,11 @@ static const char set_state_lua[] =
     "if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end "
     "local s = redis.call('HGET', KEYS[1], 'state') "
     "if s == 'creating' then return 0 end "
-    "if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'last_error', ARGV[3]) end "
+    "if ARGV[3] ~= '' and redis.call('HGET', KEYS[1], 'last_error') ~= ARGV[3] then "
+    "  redis.call('HSET', KEYS[1], 'last_error', ARGV[3]) redis.call('INCR', KEYS[3]) end "
     "if s == ARGV[1] then return 0 end "
     "redis.call('HSET', KEYS[1], 'state', ARGV[1], 'state_at', ARGV[2]) "
+    "redis.call('INCR', KEYS[3]) "
     "return 1";
 
 static volatile sig_atomic_t hk_stop;
@@ -71,8 +74,8 @@ hk_set_state(struct hk *hk, const char *id, const char *state, const char *why)
 	snprintf(key, sizeof(key), "instance:%s", id);
 	snprintf(lock, sizeof(lock), "lock:instance:%s", id);
 	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
-	r = vd_store_cmdv(hk->ctx.store, NULL, "EVAL", set_state_lua, "2", key, lock, state, now,
-	    why ? why : "", NULL);
+	r = vd_store_cmdv(hk->ctx.store, NULL, "EVAL", set_state_lua, "3", key, lock,
+	    VD_INST_VERSION_KEY, state, now, why ? why : "", NULL);
 	if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1)
 		vd_log_info("instance %s is now %s%s%s", id, state, why ? ": " : "", why ? why : "");
 	if (r != NULL)

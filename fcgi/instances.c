@@ -152,19 +152,22 @@ vd_inst_record_spec(const json_t *rec)
 int
 vd_inst_record_set(struct vd_ctx *ctx, const char *id, struct vd_error *err, ...)
 {
-	const char *argv[24];
-	size_t lens[24];
+	const char *argv[28];
+	size_t lens[28];
 	char key[96];
 	const char *a;
-	int argc = 2;
+	int argc = 5;
 	va_list ap;
 	redisReply *r;
 
 	vd_inst_key(key, sizeof(key), "instance:", id);
-	argv[0] = "HSET";
-	argv[1] = key;
+	argv[0] = "EVAL";
+	argv[1] = "redis.call('HSET', KEYS[1], unpack(ARGV)) return redis.call('INCR', KEYS[2])";
+	argv[2] = "2";
+	argv[3] = key;
+	argv[4] = VD_INST_VERSION_KEY;
 	va_start(ap, err);
-	while ((a = va_arg(ap, const char *)) != NULL && argc < 24)
+	while ((a = va_arg(ap, const char *)) != NULL && argc < 28)
 		argv[argc++] = a;
 	va_end(ap);
 	for (int i = 0; i < argc; i++)
@@ -251,6 +254,10 @@ vd_instances_teardown(struct vd_ctx *ctx, const char *id, long port, int keep_da
 		return -1;
 	freeReplyObject(r);
 	r = vd_store_cmdv(ctx->store, err, "SREM", "instances", id, NULL);
+	if (r == NULL)
+		return -1;
+	freeReplyObject(r);
+	r = vd_store_cmdv(ctx->store, err, "INCR", VD_INST_VERSION_KEY, NULL);
 	if (r == NULL)
 		return -1;
 	freeReplyObject(r);
@@ -357,4 +364,18 @@ vd_inst_template_load(struct vd_ctx *ctx, const char *name, struct vd_error *err
 	if (t == NULL)
 		vd_err(err, VD_ENOTFOUND, "template_not_found", "no template named '%s'", name);
 	return t;
+}
+
+long long
+vd_inst_version(struct vd_ctx *ctx, struct vd_error *err)
+{
+	redisReply *r = vd_store_cmdv(ctx->store, err, "GET", VD_INST_VERSION_KEY, NULL);
+	long long v = 0;
+
+	if (r == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_STRING)
+		v = atoll(r->str);
+	freeReplyObject(r);
+	return v;
 }

@@ -9,6 +9,8 @@
  *   port:<port>              the id holding a host port
  *   aclusers:<id>            hash: username -> user record (JSON, see acl.h)
  *   lock:instance:<id>       per-instance lock (SET NX PX, compare-and-delete)
+ *   instances:version        bumped by every write to any of the above that a
+ *                            listing shows, so workers can keep a rendered list
  */
 #ifndef VD_INSTANCES_H
 #define VD_INSTANCES_H
@@ -21,6 +23,7 @@
 #include "instance.h"
 
 #define VD_INST_LOCK_MS 120000
+#define VD_INST_VERSION_KEY "instances:version"
 #define VD_INST_ADMIN_PASSWORD_BYTES 24
 #define VD_INST_ADMIN_PASSWORD_MAX (2 * VD_INST_ADMIN_PASSWORD_BYTES + 1)
 
@@ -51,7 +54,8 @@ json_t *vd_inst_record_load(struct vd_ctx *ctx, const char *id, struct vd_error 
 /* The spec of a record (new reference), NULL when unreadable. */
 json_t *vd_inst_record_spec(const json_t *rec);
 
-/* Sets fields of instance:<id>: pairs of strings ending with NULL. */
+/* Sets fields of instance:<id>: pairs of strings ending with NULL (and
+ * bumps instances:version in the same step). */
 int vd_inst_record_set(struct vd_ctx *ctx, const char *id, struct vd_error *err, ...);
 
 /* The stored ACL users of an instance as a JSON array (new reference). */
@@ -75,6 +79,9 @@ redisContext *vd_inst_connect_admin(const json_t *rec, const json_t *spec, const
 int vd_inst_docker_known(struct vd_ctx *ctx);
 
 void vd_inst_now_str(char *out, size_t outsz);
+
+/* The current instances:version (0 when never bumped), -1 on error. */
+long long vd_inst_version(struct vd_ctx *ctx, struct vd_error *err);
 
 /* A template by name (new reference): a built-in, else from the store;
  * NULL with 404 template_not_found. */

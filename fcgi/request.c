@@ -160,12 +160,32 @@ void
 vd_resp_free(struct vd_resp *resp)
 {
 	json_decref(resp->body);
+	free(resp->text);
 	resp->body = NULL;
+	resp->text = NULL;
+}
+
+int
+vd_resp_text(struct vd_resp *resp, int status, const char *text, size_t len)
+{
+	char *copy = malloc(len + 1);
+
+	if (copy == NULL)
+		return -1;
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	vd_resp_free(resp);
+	resp->status = status;
+	resp->text = copy;
+	resp->text_len = len;
+	return 0;
 }
 
 void
 vd_resp_json(struct vd_resp *resp, int status, json_t *body)
 {
+	free(resp->text);
+	resp->text = NULL;
 	json_decref(resp->body);
 	resp->status = status;
 	resp->body = body;

@@ -43,6 +43,8 @@ struct vd_req {
 struct vd_resp {
 	int status;
 	json_t *body;                /* owned */
+	char *text;                  /* owned: a body already serialized (wins over body) */
+	size_t text_len;
 	char allow[64];
 	char location[256];
 };
@@ -75,5 +77,7 @@ void vd_resp_free(struct vd_resp *resp);
 /* Takes ownership of body. */
 void vd_resp_json(struct vd_resp *resp, int status, json_t *body);
 void vd_resp_error(struct vd_resp *resp, const struct vd_error *err);
+/* Answers a copy of JSON text already serialized; -1 when out of memory. */
+int vd_resp_text(struct vd_resp *resp, int status, const char *text, size_t len);
 
 #endif

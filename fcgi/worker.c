@@ -171,12 +171,17 @@ write_response(FCGX_Request *fr, const struct vd_req *req, struct vd_resp *resp)
 	size_t len = 0;
 	int n;
 
-	if (resp->body != NULL)
+	if (resp->text != NULL) {
+		text = resp->text;
+		resp->text = NULL;
+		len = resp->text_len;
+	} else if (resp->body != NULL) {
 		text = json_dumps(resp->body, JSON_COMPACT | JSON_ENSURE_ASCII);
-	if (resp->body != NULL && text == NULL)
-		resp->status = 500;
-	if (text != NULL)
-		len = strlen(text);
+		if (text == NULL)
+			resp->status = 500;
+		else
+			len = strlen(text);
+	}
 	n = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Type: application/json\r\n"
 	    "Cache-Control: no-store\r\nX-Request-Id: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s%s\r\n",
 	    resp->status, reason_phrase(resp->status), req->id, len,
@@ -229,7 +234,7 @@ handle_one(struct vd_ctx *ctx, FCGX_Request *fr)
 		if (err.kind == VD_OK)
 			vd_err(&err, VD_EINTERNAL, NULL, "handler failed without saying why");
 		vd_resp_error(&resp, &err);
-	} else if (resp.body == NULL) {
+	} else if (resp.body == NULL && resp.text == NULL) {
 		vd_err(&err, VD_EINTERNAL, NULL, "the answer could not be built");
 		vd_resp_error(&resp, &err);
 	}
