@@ -150,6 +150,23 @@ vd_instance_parse_create(const json_t *body, const json_t *settings, long long n
 	return 0;
 }
 
+int
+vd_instance_check_config(const json_t *spec, struct vd_error *err)
+{
+	const char *mm = json_string_value(json_object_get(json_object_get(spec, "config"), "maxmemory"));
+	long long limit = json_integer_value(json_object_get(spec, "memory_bytes")), bytes;
+
+	if (mm != NULL && vd_units_parse_bytes(mm, &bytes) == 0 && bytes > limit) {
+		char lim[32];
+
+		vd_units_format_bytes(limit, lim, sizeof(lim));
+		return vd_err_field(err, "maxmemory",
+		    "maxmemory %s exceeds the instance's memory limit of %s: the kernel would kill the server "
+		    "before it evicts", mm, lim);
+	}
+	return 0;
+}
+
 /* The maxmemory an instance gets when its config names none: three
  * quarters of the container's limit, so the server evicts or refuses
  * writes before the kernel kills it. */

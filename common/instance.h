@@ -54,6 +54,10 @@ int vd_instance_parse_create(const json_t *body, const json_t *settings, long lo
  * then each parameter quoted (catalog.h). */
 int vd_instance_render_conf(const json_t *spec, char **out, struct vd_error *err);
 
+/* Checks the parameters of spec against the instance itself: maxmemory
+ * must fit in the container's memory limit. 422 naming the parameter. */
+int vd_instance_check_config(const json_t *spec, struct vd_error *err);
+
 /* maxmemory when the config sets none: 3/4 of the container's limit. */
 long long vd_instance_default_maxmemory(const json_t *spec);
 

@@ -84,7 +84,8 @@ vd_template_from_request(const json_t *body, const char *fixed_name, json_t **ou
 		return vd_err_field(err, "config", "config is required (an object of parameters)");
 	if (vd_catalog_check_all(config, &norm, err) < 0) {
 		/* say where the refused key sits */
-		if (err != NULL && err->field[0] != '\0' && strncmp(err->field, "config.", 7) != 0) {
+		if (err != NULL && err->field[0] != '\0' && strncmp(err->field, "config.", 7) != 0 &&
+		    strcmp(err->field, "config") != 0) {
 			char field[sizeof(err->field) + 8];
 
 			snprintf(field, sizeof(field), "config.%s", err->field);

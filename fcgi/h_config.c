@@ -107,15 +107,35 @@ vd_h_config_get(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp,
 	return 0;
 }
 
-/* CONFIG SET each live key of change; on a failure the ones already set
- * get the values they had. */
-static int
-apply_live(redisContext *c, const json_t *change, json_t *applied, struct vd_error *err)
+/* Puts back the values the keys in applied had before (previous). */
+static void
+restore_live(redisContext *c, json_t *applied, const json_t *previous)
 {
-	json_t *previous = json_object();
+	size_t i;
+	json_t *k;
+
+	json_array_foreach(applied, i, k) {
+		const char *name = json_string_value(k);
+		const char *was = json_string_value(json_object_get(previous, name));
+		redisReply *r;
+
+		if (was == NULL)
+			continue;
+		r = redisCommand(c, "CONFIG SET %s %s", name, was);
+		if (r != NULL)
+			freeReplyObject(r);
+	}
+	json_array_clear(applied);
+}
+
+/* CONFIG SET each live key of change, noting in previous what each had
+ * (from CONFIG GET); on a failure the ones already set get it back. */
+static int
+apply_live(redisContext *c, const json_t *change, json_t *applied, json_t *previous,
+    struct vd_error *err)
+{
 	const char *key;
 	json_t *v;
-	int ret = -1;
 
 	json_object_foreach((json_t *)change, key, v) {
 		const struct vd_param_def *d = vd_catalog_find(key);
@@ -134,34 +154,13 @@ apply_live(redisContext *c, const json_t *change, json_t *applied, struct vd_err
 			    "put back", key, r ? r->str : c->errstr);
 			if (r != NULL)
 				freeReplyObject(r);
-			goto undo;
+			restore_live(c, applied, previous);
+			return -1;
 		}
 		freeReplyObject(r);
 		json_array_append_new(applied, json_string(key));
 	}
-	ret = 0;
-	goto done;
-undo:
-	{
-		size_t i;
-		json_t *k;
-
-		json_array_foreach(applied, i, k) {
-			const char *name = json_string_value(k);
-			const char *was = json_string_value(json_object_get(previous, name));
-			redisReply *r;
-
-			if (was == NULL)
-				continue;
-			r = redisCommand(c, "CONFIG SET %s %s", name, was);
-			if (r != NULL)
-				freeReplyObject(r);
-		}
-		json_array_clear(applied);
-	}
-done:
-	json_decref(previous);
-	return ret;
+	return 0;
 }
 
 static int
@@ -186,6 +185,7 @@ vd_h_config_put(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp,
 	struct vd_inst_lock lk = { .held = 0 };
 	struct vd_instance_paths paths;
 	json_t *rec = NULL, *spec = NULL, *change = NULL, *applied = json_array(), *restart_keys = json_array();
+	json_t *previous = json_object();
 	char pw[VD_INST_ADMIN_PASSWORD_MAX], *old = NULL, *spec_text = NULL;
 	redisContext *c = NULL;
 	size_t oldlen = 0;
@@ -224,22 +224,15 @@ vd_h_config_put(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp,
 	running = strcmp(vd_str_or(json_string_value(json_object_get(rec, "state")), ""), "running") == 0;
 	if (running && (c = vd_inst_connect_admin(rec, spec, pw, err)) == NULL)
 		goto done;
-	if (c != NULL && apply_live(c, change, applied, err) < 0)
-		goto done;
 	json_object_update(json_object_get(spec, "config"), change);
+	if (vd_instance_check_config(spec, err) < 0)
+		goto done;
+	if (c != NULL && apply_live(c, change, applied, previous, err) < 0)
+		goto done;
 	if (write_conf(&paths, spec, err) < 0) {
-		struct vd_error ignored;
-		json_t *empty = json_array();
-
 		/* not persisted means not applied: put the live values back (C06) */
-		if (c != NULL) {
-			json_t *prev = vd_inst_record_spec(rec);
-
-			apply_live(c, json_object_get(prev, "config"), empty, &ignored);
-			json_decref(prev);
-		}
-		json_decref(empty);
-		json_array_clear(applied);
+		if (c != NULL)
+			restore_live(c, applied, previous);
 		goto done;
 	}
 	if (running && json_array_size(restart_keys) > 0) {
@@ -285,6 +278,7 @@ done:
 	json_decref(spec);
 	json_decref(change);
 	json_decref(applied);
+	json_decref(previous);
 	json_decref(restart_keys);
 	return ret;
 }

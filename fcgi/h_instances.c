@@ -201,9 +201,20 @@ start_and_wait(struct vd_ctx *ctx, const char *id, const json_t *spec, const cha
 	    still_running, &rc, &werr) == 0)
 		return 0;
 	vd_docker_logs_tail(ctx->docker, container, LOG_TAIL_LINES, 0, &logs, NULL);
-	vd_err(err, VD_EBADGATEWAY, "instance_not_ready",
-	    "instance '%s' did not answer PING (%s); its last log lines: %.300s", id, werr.message,
-	    logs && *logs ? logs : "(none)");
+	/* its restart policy would keep a failing server looping: stop it */
+	snprintf(path, sizeof(path), "/containers/%s/stop?t=2", container);
+	vd_docker_call(ctx->docker, "POST", path, NULL, &status, NULL, NULL);
+	{
+		/* the end of the log says why */
+		size_t n = logs ? strlen(logs) : 0;
+		const char *tail = n > 400 ? logs + n - 400 : (logs ? logs : "");
+
+		while (n > 400 && (*tail & 0xc0) == 0x80)
+			tail++;
+		vd_err(err, VD_EBADGATEWAY, "instance_not_ready",
+		    "instance '%s' did not answer PING (%s); the end of its log: %s", id, werr.message,
+		    *tail ? tail : "(none)");
+	}
 	free(logs);
 	return -1;
 }
@@ -335,6 +346,8 @@ vd_h_instances_create(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *re
 		}
 		json_object_set(spec, "config", json_object_get(tmpl, "config"));
 		json_decref(tmpl);
+		if (vd_instance_check_config(spec, err) < 0)
+			goto done;
 	}
 	if (vd_instance_paths(ctx->cfg->data_dir, id, &paths, err) < 0)
 		goto done;
@@ -362,6 +375,20 @@ vd_h_instances_create(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *re
 	if (vd_inst_lock_renew(ctx, &lk, err) < 0 || reserve(ctx, spec, settings, err) < 0)
 		goto done;
 	reserved = 1;
+	{
+		/* a template deleted since it was read would leave this instance
+		 * naming nothing; now that the record names it, a delete sees it */
+		json_t *tmpl = vd_inst_template_load(ctx, json_string_value(json_object_get(spec, "template")),
+		    err);
+
+		if (tmpl == NULL) {
+			if (err->kind == VD_ENOTFOUND)
+				vd_err_field(err, "configTemplate", "configTemplate: template '%s' was deleted meanwhile",
+				    json_string_value(json_object_get(spec, "template")));
+			goto done;
+		}
+		json_decref(tmpl);
+	}
 	vd_crypto_random_hex(admin_pw, sizeof(admin_pw), VD_INST_ADMIN_PASSWORD_BYTES);
 	if ((sealed = vd_crypto_seal_hex(ctx->master_key, admin_pw, strlen(admin_pw))) == NULL) {
 		vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
