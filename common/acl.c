@@ -478,30 +478,6 @@ add_password_hash(json_t *hashes, const char *field, const char *pw, int min_len
 	return 0;
 }
 
-static int
-check_fields(const json_t *body, const char *const *known, size_t nknown, const char *prefix,
-    struct vd_error *err)
-{
-	const char *key;
-	json_t *v;
-
-	if (!json_is_object(body))
-		return vd_err(err, VD_EBADREQ, "bad_request", "an ACL user must be a JSON object");
-	json_object_foreach((json_t *)body, key, v) {
-		size_t i;
-
-		for (i = 0; i < nknown; i++)
-			if (strcmp(key, known[i]) == 0)
-				break;
-		if (i == nknown) {
-			char field[96];
-
-			snprintf(field, sizeof(field), "%s%.64s", prefix, key);
-			return vd_err_field(err, field, "unknown field '%s'", field);
-		}
-	}
-	return 0;
-}
 
 static int
 set_rules(json_t *user, const json_t *body, const char *key, enum vd_acl_field kind,
@@ -535,7 +511,9 @@ vd_acl_user_from_request(const json_t *body, int min_len, int full_access_defaul
 	json_t *v;
 
 	*out = NULL;
-	if (check_fields(body, known, sizeof(known) / sizeof(known[0]), prefix, err) < 0)
+	if (!json_is_object(body))
+		return vd_err(err, VD_EBADREQ, "bad_request", "an ACL user must be a JSON object");
+	if (vd_json_only_fields(body, known, sizeof(known) / sizeof(known[0]), prefix, err) < 0)
 		return -1;
 	snprintf(field, sizeof(field), "%susername", prefix);
 	if (name == NULL)
@@ -613,7 +591,9 @@ vd_acl_user_update(json_t *user, const json_t *body, int min_len, long long now,
 	json_t *next, *hashes;
 
 	*end_sessions = 0;
-	if (check_fields(body, known, sizeof(known) / sizeof(known[0]), "", err) < 0)
+	if (!json_is_object(body))
+		return vd_err(err, VD_EBADREQ, "bad_request", "an ACL change must be a JSON object");
+	if (vd_json_only_fields(body, known, sizeof(known) / sizeof(known[0]), "", err) < 0)
 		return -1;
 	if (json_object_size(body) == 0)
 		return vd_err(err, VD_EBADREQ, "empty_change", "nothing to change: give at least one field");

@@ -89,7 +89,7 @@ vd_instance_parse_create(const json_t *body, const json_t *settings, long long n
     json_t **spec, json_t **users, struct vd_error *err)
 {
 	static const char *const known[] = { "name", "port", "configTemplate", "users", "memory" };
-	const char *key, *name, *tmpl = "default";
+	const char *name, *tmpl = "default";
 	json_t *v;
 	long long memory;
 	json_int_t port = 0;
@@ -97,15 +97,8 @@ vd_instance_parse_create(const json_t *body, const json_t *settings, long long n
 
 	*spec = NULL;
 	*users = NULL;
-	json_object_foreach((json_t *)body, key, v) {
-		size_t i;
-
-		for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-			if (strcmp(key, known[i]) == 0)
-				break;
-		if (i == sizeof(known) / sizeof(known[0]))
-			return vd_err_field(err, key, "unknown field '%.64s' (name, port, configTemplate, users, memory)", key);
-	}
+	if (vd_json_only_fields(body, known, sizeof(known) / sizeof(known[0]), "", err) < 0)
+		return -1;
 	name = json_string_value(json_object_get(body, "name"));
 	if (name == NULL)
 		return vd_err_field(err, "name", "name is required");

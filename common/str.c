@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "str.h"
@@ -178,4 +179,29 @@ const char *
 vd_str_or(const char *s, const char *fallback)
 {
 	return s != NULL ? s : fallback;
+}
+
+int
+vd_json_only_fields(const json_t *obj, const char *const *known, size_t n, const char *prefix,
+    struct vd_error *err)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach((json_t *)obj, key, v) {
+		char field[96], list[256];
+		size_t i, o = 0;
+
+		for (i = 0; i < n; i++)
+			if (strcmp(key, known[i]) == 0)
+				break;
+		if (i < n)
+			continue;
+		list[0] = '\0';
+		for (i = 0; i < n && o < sizeof(list); i++)
+			o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "", known[i]);
+		snprintf(field, sizeof(field), "%s%.64s", prefix, key);
+		return vd_err_field(err, field, "unknown field '%s' (known: %s)", field, list);
+	}
+	return 0;
 }

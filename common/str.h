@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <jansson.h>
 
+#include "error.h"
+
 /* Copies src into dst (always terminated). Returns -1 if src did not fit. */
 int vd_str_copy(char *dst, size_t size, const char *src);
 
@@ -25,6 +27,11 @@ json_t *vd_json_string_lossy(const char *s);
 
 /* s, or fallback when s is NULL. */
 const char *vd_str_or(const char *s, const char *fallback);
+
+/* 0 when every key of obj is one of known (n of them); else a 422 naming
+ * prefix+key and listing the known fields. */
+int vd_json_only_fields(const json_t *obj, const char *const *known, size_t n, const char *prefix,
+    struct vd_error *err);
 
 /* Parses a whole decimal integer within [min, max]. Returns -1 otherwise. */
 int vd_parse_long(const char *s, long min, long max, long *out);

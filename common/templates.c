@@ -53,19 +53,10 @@ vd_template_from_request(const json_t *body, const char *fixed_name, json_t **ou
 	const char *name = json_string_value(json_object_get(body, "name"));
 	const json_t *desc = json_object_get(body, "description");
 	json_t *config = json_object_get(body, "config"), *norm;
-	const char *key;
-	json_t *v;
 
 	*out = NULL;
-	json_object_foreach((json_t *)body, key, v) {
-		size_t i;
-
-		for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-			if (strcmp(key, known[i]) == 0)
-				break;
-		if (i == sizeof(known) / sizeof(known[0]))
-			return vd_err_field(err, key, "unknown field '%.64s' (name, description, config)", key);
-	}
+	if (vd_json_only_fields(body, known, sizeof(known) / sizeof(known[0]), "", err) < 0)
+		return -1;
 	if (fixed_name != NULL) {
 		if (name != NULL && strcmp(name, fixed_name) != 0)
 			return vd_err_field(err, "name", "a template is renamed by creating a new one");

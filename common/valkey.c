@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "str.h"
 #include "valkey.h"
 
 redisContext *
@@ -111,4 +112,18 @@ vd_valkey_info_keys(const char *info)
 			total += n;
 	}
 	return total;
+}
+
+json_t *
+vd_valkey_pairs_json(const redisReply *r)
+{
+	json_t *o;
+
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+		return NULL;
+	o = json_object();
+	for (size_t i = 0; i + 1 < r->elements; i += 2)
+		if (r->element[i]->type == REDIS_REPLY_STRING && r->element[i + 1]->type == REDIS_REPLY_STRING)
+			json_object_set_new(o, r->element[i]->str, vd_json_string_lossy(r->element[i + 1]->str));
+	return o;
 }

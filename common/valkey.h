@@ -4,6 +4,7 @@
 #define VD_VALKEY_H
 
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 #include <stddef.h>
 
 #include "error.h"
@@ -18,6 +19,10 @@ redisContext *vd_valkey_connect(const char *host, int port, const char *user,
  * early when it returns 0. */
 int vd_valkey_wait_ready(const char *host, int port, const char *user, const char *password,
     int timeout_ms, int (*keep_going)(void *), void *arg, struct vd_error *err);
+
+/* New reference: an array reply of name, value pairs (HGETALL, CONFIG GET)
+ * as a JSON object of strings; NULL when r is not an array. */
+json_t *vd_valkey_pairs_json(const redisReply *r);
 
 /* The value of `field` in INFO text, into out. -1 when absent. */
 int vd_valkey_info_field(const char *info, const char *field, char *out, size_t outsz);

@@ -32,17 +32,10 @@ static json_t *
 running_config(redisContext *c)
 {
 	redisReply *r = redisCommand(c, "CONFIG GET *");
-	json_t *o;
+	json_t *o = vd_valkey_pairs_json(r);
 
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY) {
-		if (r != NULL)
-			freeReplyObject(r);
-		return NULL;
-	}
-	o = json_object();
-	for (size_t i = 0; i + 1 < r->elements; i += 2)
-		json_object_set_new(o, r->element[i]->str, vd_json_string_lossy(r->element[i + 1]->str));
-	freeReplyObject(r);
+	if (r != NULL)
+		freeReplyObject(r);
 	return o;
 }
 

@@ -133,9 +133,7 @@ vd_inst_record_load(struct vd_ctx *ctx, const char *id, struct vd_error *err)
 		vd_err(err, VD_ENOTFOUND, "instance_not_found", "no instance named '%s'", id);
 		return NULL;
 	}
-	o = json_object();
-	for (size_t i = 0; i + 1 < r->elements; i += 2)
-		json_object_set_new(o, r->element[i]->str, vd_json_string_lossy(r->element[i + 1]->str));
+	o = vd_valkey_pairs_json(r);
 	freeReplyObject(r);
 	return o;
 }
