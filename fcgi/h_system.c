@@ -11,8 +11,43 @@
 #include "str.h"
 
 
-/* Health is public and cheap: a hanging engine must not hold workers. */
+/* Health is public and cheap: a hanging engine must not hold workers, and
+ * a busy load balancer must not turn into load on dockerd. Each worker asks
+ * Docker at most once per HEALTH_DOCKER_TTL_MS and answers from that; the
+ * store, which serves every request anyway, is asked every time. */
 #define HEALTH_DOCKER_TIMEOUT_MS 1500
+#define HEALTH_DOCKER_TTL_MS 1000
+
+static struct {
+	struct timespec at;
+	int ok;
+	char why[sizeof(((struct vd_error *)0)->message)];
+} docker_health;
+
+static long
+ms_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t->tv_sec) * 1000L + (now.tv_nsec - t->tv_nsec) / 1000000L;
+}
+
+/* 0 when Docker answered within the last second (or now); else -1 and why. */
+static int
+docker_health_check(struct vd_ctx *ctx, char *why, size_t whysz)
+{
+	struct vd_error e;
+
+	if (docker_health.at.tv_sec == 0 || ms_since(&docker_health.at) >= HEALTH_DOCKER_TTL_MS) {
+		vd_err_clear(&e);
+		docker_health.ok = vd_docker_ping_within(ctx->docker, HEALTH_DOCKER_TIMEOUT_MS, &e) == 0;
+		snprintf(docker_health.why, sizeof(docker_health.why), "%s", e.message);
+		clock_gettime(CLOCK_MONOTONIC, &docker_health.at);
+	}
+	snprintf(why, whysz, "%s", docker_health.why);
+	return docker_health.ok ? 0 : -1;
+}
 
 int
 vd_h_system_health(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp,
@@ -32,7 +67,7 @@ vd_h_system_health(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp,
 		down++;
 	}
 	vd_err_clear(&e);
-	if (vd_docker_ping_within(ctx->docker, HEALTH_DOCKER_TIMEOUT_MS, &e) == 0) {
+	if (docker_health_check(ctx, e.message, sizeof(e.message)) == 0) {
 		json_object_set_new(checks, "docker", json_string("ok"));
 	} else {
 		size_t n = strlen(msg);
