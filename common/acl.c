@@ -564,8 +564,10 @@ vd_acl_user_from_request(const json_t *body, int min_len, int full_access_defaul
 		json_object_set_new(user, "channels", json_pack("[s]", "&*"));
 	} else if (!full_access_default && (json_object_get(body, "permissions") == NULL ||
 	    json_object_get(body, "keys") == NULL)) {
-		vd_err_field(err, json_object_get(body, "permissions") ? "keys" : "permissions",
-		    "permissions and keys are required (e.g. \"+@read\" and \"~app:*\")");
+		if (json_object_get(body, "permissions") == NULL)
+			vd_err_field(err, "permissions", "permissions is required (e.g. \"+@read -@dangerous\")");
+		else
+			vd_err_field(err, "keys", "keys is required (e.g. \"~app:*\", or \"allkeys\")");
 		goto fail;
 	}
 	if (set_rules(user, body, "permissions", VD_ACL_PERMISSIONS, prefix, err) < 0 ||

@@ -369,12 +369,21 @@ vd_h_instances_create(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *re
 	}
 	if (vd_inst_lock_take(ctx, id, 0, &lk, err) < 0)
 		goto done;
-	if (resolve_image(ctx, settings, image, sizeof(image), err) < 0)
-		goto done;
-	json_object_set_new(spec, "image", json_string(image));
-	if (vd_inst_lock_renew(ctx, &lk, err) < 0 || reserve(ctx, spec, settings, err) < 0)
+	/* name and port first: a request that cannot succeed is told so before
+	 * any image is looked up or pulled */
+	if (reserve(ctx, spec, settings, err) < 0)
 		goto done;
 	reserved = 1;
+	if (vd_inst_lock_renew(ctx, &lk, err) < 0 ||
+	    resolve_image(ctx, settings, image, sizeof(image), err) < 0)
+		goto done;
+	json_object_set_new(spec, "image", json_string(image));
+	if ((spec_text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+		vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
+		goto done;
+	}
+	if (vd_inst_record_set(ctx, id, err, "spec", spec_text, NULL) < 0)
+		goto done;
 	{
 		/* a template deleted since it was read would leave this instance
 		 * naming nothing; now that the record names it, a delete sees it */
@@ -444,7 +453,8 @@ done:
 		struct vd_error rerr;
 
 		vd_err_clear(&rerr);
-		if (vd_instances_teardown(ctx, id, (long)json_integer_value(json_object_get(spec, "port")), 0, &rerr) < 0)
+		if (vd_instances_teardown(ctx, id, (long)json_integer_value(json_object_get(spec, "port")), 0,
+		    cid[0] == '\0', &rerr) < 0)
 			vd_log_warnx("rolling back instance %s failed: %s (the housekeeper retries)", id,
 			    rerr.message);
 	}
@@ -796,7 +806,8 @@ vd_h_instances_delete(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *re
 		vd_err(err, VD_EINTERNAL, "bad_record", "the instance record is unreadable");
 		goto done;
 	}
-	if (vd_instances_teardown(ctx, id, (long)json_integer_value(json_object_get(spec, "port")), keep_data, err) < 0)
+	if (vd_instances_teardown(ctx, id, (long)json_integer_value(json_object_get(spec, "port")), keep_data,
+	    0, err) < 0)
 		goto done;
 	vd_log_info("instance %s deleted%s", id, keep_data ? " (data kept)" : "");
 	vd_resp_json(resp, 200, json_pack("{s:s,s:s,s:b}", "status", "ok", "message",

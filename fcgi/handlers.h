@@ -65,9 +65,11 @@ int vd_instances_bring_up(struct vd_ctx *ctx, const char *id, const json_t *spec
 
 /* Removes an instance's container, files (all, or its config only with
  * keep_data), records and port reservation; each step tolerates what is
- * already gone. The create rollback, delete and the housekeeper's clean-up
- * of interrupted creates share it. */
+ * already gone. no_container: none was made, Docker is not asked (a create
+ * that failed before it, perhaps because Docker is down). The create
+ * rollback, delete and the housekeeper's clean-up of interrupted creates
+ * share it. */
 int vd_instances_teardown(struct vd_ctx *ctx, const char *id, long port, int keep_data,
-    struct vd_error *err);
+    int no_container, struct vd_error *err);
 
 #endif

@@ -213,7 +213,7 @@ hk_clean_interrupted(struct hk *hk, const char *id, redisReply *rec)
 	port = (long)json_integer_value(json_object_get(spec, "port"));
 	json_decref(spec);
 	vd_err_clear(&err);
-	if (vd_instances_teardown(&hk->ctx, id, port, 0, &err) < 0)
+	if (vd_instances_teardown(&hk->ctx, id, port, 0, 0, &err) < 0)
 		vd_log_warnx("instance %s: rolling back an interrupted create failed: %s", id, err.message);
 	else
 		vd_log_warnx("instance %s: rolled back a create that was interrupted", id);

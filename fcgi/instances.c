@@ -187,7 +187,7 @@ vd_inst_now_str(char *out, size_t outsz)
  * already gone. Used to roll back and to delete. */
 int
 vd_instances_teardown(struct vd_ctx *ctx, const char *id, long port, int keep_data,
-    struct vd_error *err)
+    int no_container, struct vd_error *err)
 {
 	struct vd_instance_paths p;
 	char path[160], key[96], pkey[32];
@@ -199,7 +199,8 @@ vd_instances_teardown(struct vd_ctx *ctx, const char *id, long port, int keep_da
 	/* only a container that carries our label for this id: one that merely
 	 * has the name was made by someone else and is left alone */
 	snprintf(path, sizeof(path), "/containers/%s%s/json", VD_INSTANCE_CONTAINER_PREFIX, id);
-	if (vd_docker_call(ctx->docker, "GET", path, NULL, &status, &c, err) < 0 && status != 404)
+	if (!no_container && vd_docker_call(ctx->docker, "GET", path, NULL, &status, &c, err) < 0 &&
+	    status != 404)
 		return -1;
 	owner = json_string_value(json_object_get(json_object_get(json_object_get(c, "Config"),
 	    "Labels"), VD_INSTANCE_LABEL));

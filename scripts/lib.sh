@@ -8,7 +8,6 @@
 #   warn MSG...             the same, marked as a warning
 #   die MSG...              log an error and exit 1
 #   have CMD                true when CMD is on PATH
-#   want_werror             true when warnings must be errors (CI=true or VALDOCK_WERROR=1)
 #   docker_socket_ok        true when the local engine answers GET /_ping on $VALDOCK_DOCKER_SOCK
 #   valkey_version          prints the host valkey-server's version, e.g. 8.0.1
 #   ensure_configure        runs autoreconf -fi when configure is missing or older than its inputs
@@ -40,10 +39,6 @@ die() {
 
 have() {
 	command -v "$1" >/dev/null 2>&1
-}
-
-want_werror() {
-	[[ ${CI:-} == true || ${VALDOCK_WERROR:-0} == 1 ]]
 }
 
 docker_socket_ok() {
@@ -95,8 +90,7 @@ ensure_configure() {
 # build_tree NAME [configure args...]
 # Builds the C code out of tree in $VALDOCK_ROOT/_build/NAME. configure runs only when the tree has no Makefile yet or
 # the arguments differ from the last successful configure (then the tree is emptied first, so every object is built with
-# the new flags); make always runs (fast when nothing changed). When want_werror holds and configure knows
-# --enable-werror, that option is added.
+# the new flags); make always runs (fast when nothing changed). --enable-werror is always added.
 build_tree() {
 	[[ $# -ge 1 ]] || die "usage: build_tree NAME [configure args...]"
 	local name=$1
@@ -110,7 +104,8 @@ build_tree() {
 	if [[ -f $src/config.status ]]; then
 		die "$src is configured in tree (config.status exists): run 'make distclean' there, builds go to _build/"
 	fi
-	if want_werror && [[ " ${args[*]} " != *" --enable-werror "* ]]; then
+	# warnings are errors in every build, so CI's trees and a developer's are the same
+	if [[ " ${args[*]} " != *" --enable-werror "* ]]; then
 		if "$src/configure" --help | grep -q -- '--enable-werror'; then
 			args+=(--enable-werror)
 		else
