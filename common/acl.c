@@ -236,6 +236,25 @@ command_name_ok(const char *c, size_t n)
 	return 1;
 }
 
+/* A token that sets or names a password: its text is never echoed. */
+static int
+secret_like(const char *tok)
+{
+	return tok[0] == '>' || tok[0] == '<' || tok[0] == '#' || tok[0] == '!';
+}
+
+/* Names a refused token in a message: itself, or its kind when it may be
+ * a secret. */
+static const char *
+token_shown(const char *tok, char *buf, size_t bufsz)
+{
+	if (secret_like(tok))
+		snprintf(buf, bufsz, "a token starting with '%c'", tok[0]);
+	else
+		snprintf(buf, bufsz, "'%.64s'", tok);
+	return buf;
+}
+
 /* Why tok is not a rule of kind, or NULL when it is one. */
 static const char *
 rule_check(enum vd_acl_field kind, const char *tok)
@@ -243,8 +262,8 @@ rule_check(enum vd_acl_field kind, const char *tok)
 	for (size_t i = 0; i < sizeof(acl_forbidden) / sizeof(acl_forbidden[0]); i++)
 		if (strcasecmp(tok, acl_forbidden[i]) == 0)
 			return "is not a rule this field takes (passwords, on/off and resets have their own fields)";
-	if (tok[0] == '>' || tok[0] == '<' || tok[0] == '#' || tok[0] == '!')
-		return "looks like a password; passwords go in the password fields";
+	if (secret_like(tok))
+		return "looks like a password (not shown); passwords go in the password fields";
 	switch (kind) {
 	case VD_ACL_KEYS:
 		if (strcmp(tok, "allkeys") == 0)
@@ -356,7 +375,10 @@ selector_check(const char *sel, const char *field, char **norm, struct vd_error 
 		const char *why = rule_check(k, tok);
 
 		if (why != NULL) {
-			vd_err_field(err, field, "%s: '%.64s' in a selector %s", field, tok, why);
+			char shown[96];
+
+			vd_err_field(err, field, "%s: %s in a selector %s", field,
+			    token_shown(tok, shown, sizeof(shown)), why);
 			free(inner);
 			free(out);
 			return -1;
@@ -439,8 +461,12 @@ vd_acl_parse_rules(enum vd_acl_field kind, const char *field, const json_t *valu
 		if ((why = rule_check(kind, tok)) != NULL) {
 			if (!vd_utf8_valid(tok, strlen(tok)))
 				vd_err_field(err, field, "%s: a rule is not valid UTF-8", field);
-			else
-				vd_err_field(err, field, "%s: '%.64s' %s", field, tok, why);
+			else {
+				char shown[96];
+
+				vd_err_field(err, field, "%s: %s %s", field, token_shown(tok, shown, sizeof(shown)),
+				    why);
+			}
 			goto fail;
 		}
 		json_array_append_new(res, json_string(tok));
@@ -520,12 +546,14 @@ vd_acl_user_from_request(const json_t *body, int min_len, int full_access_defaul
 		return vd_err_field(err, field, "%s is required (a string)", field);
 	if (vd_acl_check_username(field, name, err) < 0)
 		return -1;
+	snprintf(field, sizeof(field), "%snopass", prefix);
 	if (nopass != NULL && !json_is_boolean(nopass))
-		return vd_err_field(err, "nopass", "nopass must be true or false");
-	if (enabled != NULL && !json_is_boolean(enabled))
-		return vd_err_field(err, "enabled", "enabled must be true or false");
+		return vd_err_field(err, field, "%s must be true or false", field);
 	if (json_is_true(nopass) && (pw != NULL || pws != NULL))
-		return vd_err_field(err, "nopass", "nopass and a password exclude each other");
+		return vd_err_field(err, field, "%s and a password exclude each other", field);
+	snprintf(field, sizeof(field), "%senabled", prefix);
+	if (enabled != NULL && !json_is_boolean(enabled))
+		return vd_err_field(err, field, "%s must be true or false", field);
 	user = json_pack("{s:s,s:b,s:b,s:[],s:[],s:[],s:[],s:I,s:I}", "username", name,
 	    "enabled", enabled ? json_is_true(enabled) : 1, "nopass", json_is_true(nopass),
 	    "password_hashes", "keys", "channels", "permissions", "created_at", (json_int_t)now,
@@ -564,10 +592,13 @@ vd_acl_user_from_request(const json_t *body, int min_len, int full_access_defaul
 		json_object_set_new(user, "channels", json_pack("[s]", "&*"));
 	} else if (!full_access_default && (json_object_get(body, "permissions") == NULL ||
 	    json_object_get(body, "keys") == NULL)) {
-		if (json_object_get(body, "permissions") == NULL)
-			vd_err_field(err, "permissions", "permissions is required (e.g. \"+@read -@dangerous\")");
-		else
-			vd_err_field(err, "keys", "keys is required (e.g. \"~app:*\", or \"allkeys\")");
+		if (json_object_get(body, "permissions") == NULL) {
+			snprintf(field, sizeof(field), "%spermissions", prefix);
+			vd_err_field(err, field, "%s is required (e.g. \"+@read -@dangerous\")", field);
+		} else {
+			snprintf(field, sizeof(field), "%skeys", prefix);
+			vd_err_field(err, field, "%s is required (e.g. \"~app:*\", or \"allkeys\")", field);
+		}
 		goto fail;
 	}
 	if (set_rules(user, body, "permissions", VD_ACL_PERMISSIONS, prefix, err) < 0 ||

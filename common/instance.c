@@ -264,7 +264,9 @@ vd_instance_state_from_docker(const char *s)
 		return "running";
 	if (strcmp(s, "restarting") == 0)
 		return "restarting";
-	if (strcmp(s, "exited") == 0 || strcmp(s, "created") == 0 || strcmp(s, "paused") == 0)
+	if (strcmp(s, "paused") == 0)
+		return "paused";
+	if (strcmp(s, "exited") == 0 || strcmp(s, "created") == 0)
 		return "stopped";
 	return "error";   /* dead, removing, or something new */
 }

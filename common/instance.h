@@ -65,7 +65,7 @@ long long vd_instance_default_maxmemory(const json_t *spec);
 json_t *vd_instance_container_body(const json_t *spec, const struct vd_instance_paths *p);
 
 /* Valdock's state for a Docker container state ("running", "exited", ...):
- * running, stopped, restarting, error. */
+ * running, stopped, paused, restarting, error. */
 const char *vd_instance_state_from_docker(const char *docker_state);
 
 #endif

@@ -21,6 +21,7 @@
 
 #define ACL_LOCK_WAIT_MS 15000
 #define ACL_FILE_MAX (16 * 1024 * 1024)
+#define ACL_LOAD_TIMEOUT_MS 15000
 
 enum acl_op { ACL_ADD, ACL_UPDATE, ACL_DELETE };
 
@@ -37,11 +38,72 @@ find_user(const json_t *users, const char *name)
 	return -1;
 }
 
+/* For an instance that is not running: refuses commands the server does
+ * not know (when the store knows its commands), since a file that names
+ * one would stop the server at its next start. */
+static int
+check_commands(struct vd_ctx *ctx, const json_t *user, struct vd_error *err)
+{
+	size_t i;
+	json_t *t;
+
+	json_array_foreach(json_object_get(user, "permissions"), i, t) {
+		char buf[VD_ACL_PATTERN_MAX + 8], *tok, *save = NULL;
+
+		snprintf(buf, sizeof(buf), "%s", json_string_value(t));
+		for (tok = strtok_r(buf, "() ", &save); tok != NULL; tok = strtok_r(NULL, "() ", &save)) {
+			char cmd[72];
+			size_t n;
+
+			if ((tok[0] != '+' && tok[0] != '-') || tok[1] == '@')
+				continue;
+			n = strcspn(tok + 1, "|");
+			if (n == 0 || n >= sizeof(cmd))
+				continue;
+			for (size_t k = 0; k < n; k++)
+				cmd[k] = (char)(tok[1 + k] >= 'A' && tok[1 + k] <= 'Z' ? tok[1 + k] + 32 : tok[1 + k]);
+			cmd[n] = '\0';
+			if (vd_inst_unknown_command(ctx, cmd))
+				return vd_err_field(err, "permissions", "permissions: '%s' is not a command this server knows",
+				    cmd);
+		}
+	}
+	return 0;
+}
+
+/* Sessions open as name now (CLIENT LIST; its USER filter is newer than
+ * Valkey 8.0). */
+static long long
+count_sessions(redisContext *c, const char *name)
+{
+	char needle[VD_ACL_NAME_MAX + 16];
+	redisReply *r;
+	long long n = 0;
+
+	if (c == NULL)
+		return 0;
+	snprintf(needle, sizeof(needle), " user=%s ", name);
+	r = redisCommand(c, "CLIENT LIST");
+	if (r != NULL && r->type == REDIS_REPLY_STRING) {
+		for (const char *p = r->str; p != NULL && *p; ) {
+			const char *nl = strchr(p, '\n');
+			size_t len = nl ? (size_t)(nl - p) : strlen(p);
+
+			if (memmem(p, len, needle, strlen(needle)) != NULL)
+				n++;
+			p = nl ? nl + 1 : NULL;
+		}
+	}
+	if (r != NULL)
+		freeReplyObject(r);
+	return n;
+}
+
 /* Swaps the new file in and loads it; on refusal the old file goes back and
  * err carries the server's message (file:line). */
 static int
 swap_and_load(redisContext *c, const struct vd_instance_paths *p, const char *text, const char *old,
-    size_t oldlen, struct vd_error *err)
+    size_t oldlen, void (*reload)(void *), void *reload_arg, struct vd_error *err)
 {
 	redisReply *r;
 
@@ -50,6 +112,8 @@ swap_and_load(redisContext *c, const struct vd_instance_paths *p, const char *te
 		return -1;
 	if (c == NULL)
 		return 0;
+	/* ACL LOAD of 10,000 users takes ~0.1 s; give a busy server time */
+	redisSetTimeout(c, (struct timeval){ ACL_LOAD_TIMEOUT_MS / 1000, 0 });
 	r = redisCommand(c, "ACL LOAD");
 	if (r != NULL && r->type != REDIS_REPLY_ERROR) {
 		freeReplyObject(r);
@@ -58,13 +122,39 @@ swap_and_load(redisContext *c, const struct vd_instance_paths *p, const char *te
 	if (r != NULL)
 		vd_err(err, VD_EINVALID, "acl_rejected", "the server refused the new ACL file: %.400s", r->str);
 	else
-		vd_err(err, VD_EUNAVAIL, "instance_unreachable", "ACL LOAD failed: %s", c->errstr);
+		vd_err(err, VD_EUNAVAIL, "instance_unreachable",
+		    "ACL LOAD got no answer (%s); the previous file was put back and loaded again", c->errstr);
 	if (r != NULL)
 		freeReplyObject(r);
 	if (vd_fs_write_atomic_owned(p->acl_file, old, oldlen, 0600, VD_INSTANCE_UID, VD_INSTANCE_GID,
 	    NULL) < 0)
 		vd_log_warnx("could not put the previous ACL file %s back", p->acl_file);
+	else if (r == NULL && reload != NULL)
+		reload(reload_arg);     /* it may have loaded the new file after all */
 	return -1;
+}
+
+struct reload_ctx {
+	const json_t *rec, *spec;
+	const char *pw;
+};
+
+/* After an ACL LOAD whose answer was lost: load the restored file on a new
+ * connection, so server and file agree again. */
+static void
+reload_previous(void *arg)
+{
+	struct reload_ctx *rc = arg;
+	redisContext *c = vd_inst_connect_admin(rc->rec, rc->spec, rc->pw, NULL);
+	redisReply *r;
+
+	if (c == NULL)
+		return;
+	redisSetTimeout(c, (struct timeval){ ACL_LOAD_TIMEOUT_MS / 1000, 0 });
+	r = redisCommand(c, "ACL LOAD");
+	if (r != NULL)
+		freeReplyObject(r);
+	redisFree(c);
 }
 
 /* Closes every session of name: its password or its right to log in went. */
@@ -117,6 +207,8 @@ acl_change(struct vd_ctx *ctx, const char *id, enum acl_op op, const char *name,
 	json_t *rec = NULL, *spec = NULL, *users = NULL, *settings = NULL, *user = NULL;
 	char pw[VD_INST_ADMIN_PASSWORD_MAX], hash[65], *text = NULL, *old = NULL;
 	redisContext *c = NULL;
+	struct reload_ctx rc;
+	long long before = 0;
 	size_t oldlen = 0;
 	long at;
 	int must_end = 0, running, ret = -1, min_len;
@@ -180,22 +272,33 @@ acl_change(struct vd_ctx *ctx, const char *id, enum acl_op op, const char *name,
 		goto done;
 	if (vd_fs_read(paths.acl_file, ACL_FILE_MAX, &old, &oldlen, err) < 0)
 		goto done;
-	running = strcmp(vd_str_or(json_string_value(json_object_get(rec, "state")), ""), "running") == 0;
+	if ((running = vd_inst_change_mode(rec, err)) < 0)
+		goto done;
+	if (!running && user != NULL && check_commands(ctx, user, err) < 0)
+		goto done;
 	if (running && (c = vd_inst_connect_admin(rec, spec, pw, err)) == NULL)
 		goto done;   /* nothing changed yet */
-	if (swap_and_load(c, &paths, text, old, oldlen, err) < 0)
+	before = must_end ? count_sessions(c, name) : 0;
+	rc.rec = rec;
+	rc.spec = spec;
+	rc.pw = pw;
+	if (swap_and_load(c, &paths, text, old, oldlen, reload_previous, &rc, err) < 0)
 		goto done;
 	*loaded = c != NULL;
 	if (store_user(ctx, id, name, op == ACL_DELETE ? NULL : user, err) < 0) {
 		/* the store is the source of truth: put the file and server back */
 		struct vd_error ignored;
 
-		if (swap_and_load(c, &paths, old, text, strlen(text), &ignored) < 0)
+		if (swap_and_load(c, &paths, old, text, strlen(text), NULL, NULL, &ignored) < 0)
 			vd_log_warnx("instance %s: ACL file restore after a store failure failed", id);
 		goto done;
 	}
-	if (must_end)
+	if (must_end) {
+		/* a deleted user's sessions go with ACL LOAD itself */
 		*closed = end_sessions(c, name);
+		if (*closed < before)
+			*closed = before;
+	}
 	if (user != NULL)
 		*view = vd_acl_user_view(user);
 	vd_log_info("instance %s: ACL user %s %s%s", id, name,

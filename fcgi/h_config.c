@@ -214,7 +214,8 @@ vd_h_config_put(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp,
 	json_object_foreach(change, key, v)
 		if (!vd_catalog_find(key)->live)
 			json_array_append_new(restart_keys, json_string(key));
-	running = strcmp(vd_str_or(json_string_value(json_object_get(rec, "state")), ""), "running") == 0;
+	if ((running = vd_inst_change_mode(rec, err)) < 0)
+		goto done;
 	if (running && (c = vd_inst_connect_admin(rec, spec, pw, err)) == NULL)
 		goto done;
 	json_object_update(json_object_get(spec, "config"), change);

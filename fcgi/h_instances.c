@@ -198,8 +198,15 @@ start_and_wait(struct vd_ctx *ctx, const char *id, const json_t *spec, const cha
 	port = ip[0] ? 6379 : (int)json_integer_value(json_object_get(spec, "port"));
 	vd_err_clear(&werr);
 	if (vd_valkey_wait_ready(host, port, VD_ACL_ADMIN_USER, admin_pw, READY_TIMEOUT_MS,
-	    still_running, &rc, &werr) == 0)
+	    still_running, &rc, &werr) == 0) {
+		redisContext *c = vd_valkey_connect(host, port, VD_ACL_ADMIN_USER, admin_pw, 2000, NULL);
+
+		if (c != NULL) {
+			vd_inst_learn_commands(ctx, c);
+			redisFree(c);
+		}
 		return 0;
+	}
 	vd_docker_logs_tail(ctx->docker, container, LOG_TAIL_LINES, 0, &logs, NULL);
 	/* its restart policy would keep a failing server looping: stop it */
 	snprintf(path, sizeof(path), "/containers/%s/stop?t=2", container);
@@ -211,9 +218,14 @@ start_and_wait(struct vd_ctx *ctx, const char *id, const json_t *spec, const cha
 
 		while (n > 400 && (*tail & 0xc0) == 0x80)
 			tail++;
-		vd_err(err, VD_EBADGATEWAY, "instance_not_ready",
-		    "instance '%s' did not answer PING (%s); the end of its log: %s", id, werr.message,
-		    *tail ? tail : "(none)");
+		if (logs != NULL && strstr(logs, "ACL errors") != NULL)
+			/* the server named what it refused: a client's rule, not our fault */
+			vd_err(err, VD_EINVALID, "acl_rejected",
+			    "instance '%s' refused its ACL file at start; the end of its log: %s", id, tail);
+		else
+			vd_err(err, VD_EBADGATEWAY, "instance_not_ready",
+			    "instance '%s' did not answer PING (%s); the end of its log: %s", id, werr.message,
+			    *tail ? tail : "(none)");
 	}
 	free(logs);
 	return -1;

@@ -111,7 +111,7 @@ hk_event(struct hk *hk, const char *line, size_t len)
 	} else if (strcmp(action, "oom") == 0) {
 		hk_set_state(hk, id, "stopped", "killed: out of memory (raise memory)");
 	} else if (strcmp(action, "pause") == 0) {
-		hk_set_state(hk, id, "stopped", "paused outside Valdock");
+		hk_set_state(hk, id, "paused", "paused outside Valdock");
 	} else if (strcmp(action, "destroy") == 0) {
 		hk_set_state(hk, id, "missing", "container removed outside Valdock");
 	}

@@ -378,3 +378,65 @@ vd_inst_version(struct vd_ctx *ctx, struct vd_error *err)
 	freeReplyObject(r);
 	return v;
 }
+
+int
+vd_inst_change_mode(const json_t *rec, struct vd_error *err)
+{
+	const char *state = vd_str_or(json_string_value(json_object_get(rec, "state")), "");
+
+	if (strcmp(state, "running") == 0)
+		return 1;
+	if (strcmp(state, "stopped") == 0 || strcmp(state, "missing") == 0 || strcmp(state, "error") == 0)
+		return 0;
+	return vd_err(err, VD_EUNAVAIL, "instance_unavailable",
+	    "the instance is %s: it cannot load a change now nor be sure to load it at its next start; "
+	    "wait, or start or stop it first", *state ? state : "in an unknown state");
+}
+
+void
+vd_inst_learn_commands(struct vd_ctx *ctx, redisContext *c)
+{
+	redisReply *r = redisCommand(c, "COMMAND LIST");
+	const char **argv;
+	size_t *lens;
+
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0 || r->elements > 10000) {
+		if (r != NULL)
+			freeReplyObject(r);
+		return;
+	}
+	argv = calloc(r->elements + 2, sizeof(*argv));
+	lens = calloc(r->elements + 2, sizeof(*lens));
+	if (argv != NULL && lens != NULL) {
+		redisReply *s;
+
+		argv[0] = "SADD";
+		argv[1] = "valkey:commands";
+		for (size_t i = 0; i < r->elements; i++) {
+			argv[i + 2] = r->element[i]->str;
+			lens[i + 2] = r->element[i]->len;
+		}
+		lens[0] = 4;
+		lens[1] = strlen(argv[1]);
+		s = vd_store_cmd(ctx->store, NULL, (int)r->elements + 2, argv, lens);
+		if (s != NULL)
+			freeReplyObject(s);
+	}
+	free(argv);
+	free(lens);
+	freeReplyObject(r);
+}
+
+int
+vd_inst_unknown_command(struct vd_ctx *ctx, const char *cmd)
+{
+	redisReply *r = vd_store_cmdv(ctx->store, NULL, "EVAL",
+	    "if redis.call('SCARD', KEYS[1]) == 0 then return 0 end "
+	    "if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 0 end return 1",
+	    "1", "valkey:commands", cmd, NULL);
+	int unknown = r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+
+	if (r != NULL)
+		freeReplyObject(r);
+	return unknown;
+}

@@ -75,6 +75,19 @@ int vd_inst_render_and_write(struct vd_ctx *ctx, const char *id, const json_t *s
 redisContext *vd_inst_connect_admin(const json_t *rec, const json_t *spec, const char *admin_pw,
     struct vd_error *err);
 
+/* How a change reaches an instance in state: 1 loaded into the running
+ * server, 0 written for the next start (stopped, missing, error), or -1
+ * with a 503 when neither is safe (paused, restarting, being created). */
+int vd_inst_change_mode(const json_t *rec, struct vd_error *err);
+
+/* Remembers the commands a running server knows (COMMAND LIST) in the
+ * store set valkey:commands, so rules for stopped instances can be checked
+ * against them; best effort. */
+void vd_inst_learn_commands(struct vd_ctx *ctx, redisContext *c);
+
+/* 1 when the store knows the server's commands and cmd is not one of them. */
+int vd_inst_unknown_command(struct vd_ctx *ctx, const char *cmd);
+
 /* 1 while the housekeeper reaches Docker (and so states are current). */
 int vd_inst_docker_known(struct vd_ctx *ctx);
 
