@@ -7,6 +7,7 @@
 #include "config.h"
 #include "handlers.h"
 #include "hostinfo.h"
+#include "routes.h"
 #include "settings.h"
 #include "str.h"
 
@@ -227,4 +228,61 @@ done:
 	json_decref(doc);
 	free(text);
 	return ret;
+}
+
+/* The OpenAPI document, built from the route table itself so it cannot
+ * drift from what the router serves. */
+int
+vd_h_openapi(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *resp, struct vd_error *err)
+{
+	static const char *const roles[] = { "public", "viewer", "operator", "admin" };
+	json_t *paths = json_object(), *doc;
+
+	for (size_t i = 0; i < vd_routes_n; i++) {
+		const struct vd_route *r = &vd_routes[i];
+		char path[256], method[16];
+		size_t o = 0;
+		json_t *params = json_array(), *op, *item;
+
+		/* /api/v1/instances/:id -> /api/v1/instances/{id} */
+		for (const char *p = r->pattern; *p && o + 3 < sizeof(path); p++) {
+			if (*p == ':' && p[-1] == '/') {
+				size_t n = strcspn(p + 1, "/");
+				char name[32];
+
+				snprintf(name, sizeof(name), "%.*s", (int)n, p + 1);
+				o += (size_t)snprintf(path + o, sizeof(path) - o, "{%s}", name);
+				json_array_append_new(params, json_pack("{s:s,s:s,s:b,s:{s:s}}", "name", name,
+				    "in", "path", "required", 1, "schema", "type", "string"));
+				p += n;
+			} else {
+				path[o++] = *p;
+			}
+		}
+		path[o] = '\0';
+		for (o = 0; r->method[o] && o + 1 < sizeof(method); o++)
+			method[o] = (char)(r->method[o] + ('a' - 'A'));
+		method[o] = '\0';
+		op = json_pack("{s:s,s:s,s:{s:{s:s}}}", "summary", r->summary, "x-valdock-role",
+		    roles[r->role], "responses", "default", "description", "JSON; errors as "
+		    "{\"status\":\"error\",\"code\",\"message\",\"field\"?}");
+		if (json_array_size(params) > 0)
+			json_object_set_new(op, "parameters", params);
+		else
+			json_decref(params);
+		if (r->body == VD_BODY_JSON)
+			json_object_set_new(op, "requestBody", json_pack("{s:b,s:{s:{s:{s:s}}}}", "required", 1,
+			    "content", "application/json", "schema", "type", "object"));
+		if ((item = json_object_get(paths, path)) == NULL) {
+			item = json_object();
+			json_object_set_new(paths, path, item);
+		}
+		json_object_set_new(item, method, op);
+	}
+	doc = json_pack("{s:s,s:{s:s,s:s},s:o}", "openapi", "3.0.3", "info", "title", "Valdock API",
+	    "version", VD_VERSION, "paths", paths);
+	if (doc == NULL)
+		return vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
+	vd_resp_json(resp, 200, doc);
+	return 0;
 }

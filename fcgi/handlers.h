@@ -29,6 +29,7 @@ int vd_h_system_metrics(struct vd_ctx *, struct vd_req *, struct vd_resp *, stru
 int vd_h_settings_get(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
 int vd_h_settings_put(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
 int vd_v_settings_put(struct vd_req *, struct vd_error *);
+int vd_h_openapi(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);
 
 /* instances */
 int vd_h_instances_create(struct vd_ctx *, struct vd_req *, struct vd_resp *, struct vd_error *);

@@ -7,6 +7,8 @@
 #include "settings.h"
 
 const struct vd_route vd_routes[] = {
+	{ "GET", "/api/v1/openapi.json", vd_h_openapi, VD_ROLE_PUBLIC, VD_BODY_NONE, 0, NULL,
+	  "this API described as OpenAPI 3, built from the route table" },
 	{ "GET", "/api/v1/system/health", vd_h_system_health, VD_ROLE_PUBLIC, VD_BODY_NONE, 0, NULL,
 	  "health of the store and the Docker engine" },
 	{ "GET", "/api/v1/system/info", vd_h_system_info, VD_ROLE_VIEWER, VD_BODY_NONE, 0, NULL,
