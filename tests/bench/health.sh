@@ -23,6 +23,8 @@
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+# shellcheck source=tests/bench/wrk.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/wrk.sh"
 
 URL=${VALDOCK_URL:-http://127.0.0.1:8080}
 URL=${URL%/}
@@ -80,30 +82,6 @@ else
 	trap 'rm -rf "$out"' EXIT
 fi
 
-# parse FILE: prints "req/s p50_ms p99_ms requests socket_errors non2xx" from wrk --latency output.
-parse() {
-	awk '
-	function ms(v,   n, u) {
-		n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-		if (u == "us") return n / 1000
-		if (u == "ms") return n
-		if (u == "s") return n * 1000
-		if (u == "m") return n * 60000
-		if (u == "h") return n * 3600000
-		return -1
-	}
-	$1 == "50%" { p50 = ms($2) }
-	$1 == "99%" { p99 = ms($2) }
-	$1 == "Requests/sec:" { rps = $2 }
-	/ requests in / { reqs = $1 }
-	/Socket errors:/ { gsub(/,/, ""); errs = $4 + $6 + $8 + $10 }
-	/Non-2xx or 3xx responses:/ { non2xx = $5 }
-	END {
-		if (rps == "" || p50 == "" || p99 == "" || p50 < 0 || p99 < 0) exit 1
-		printf "%.2f %.3f %.3f %d %d %d\n", rps, p50, p99, reqs, errs, non2xx
-	}' "$1"
-}
-
 # run NAME PATH SECONDS: runs wrk, keeps its output in $out/NAME.txt
 run() {
 	wrk -t"$THREADS" -c"$CONNS" -d"$3"s --latency "$URL$2" >"$out/$1.txt" 2>&1 ||
@@ -119,10 +97,10 @@ declare -a s_res a_res
 for ((r = 1; r <= ROUNDS; r++)); do
 	say "round $r/$ROUNDS: static $STATIC_PATH"
 	run "static-$r" "$STATIC_PATH" "$DURATION"
-	s_res[r]=$(parse "$out/static-$r.txt") || die "cannot read wrk output $out/static-$r.txt"
+	s_res[r]=$(wrk_parse "$out/static-$r.txt") || die "cannot read wrk output $out/static-$r.txt"
 	say "round $r/$ROUNDS: api $API_PATH"
 	run "api-$r" "$API_PATH" "$DURATION"
-	a_res[r]=$(parse "$out/api-$r.txt") || die "cannot read wrk output $out/api-$r.txt"
+	a_res[r]=$(wrk_parse "$out/api-$r.txt") || die "cannot read wrk output $out/api-$r.txt"
 done
 
 rows=""

@@ -33,6 +33,8 @@
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
+# shellcheck source=tests/bench/wrk.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/wrk.sh"
 
 URL=${VALDOCK_URL:-http://127.0.0.1:8080}
 URL=${URL%/}
@@ -226,28 +228,6 @@ if [[ $LIST_N -gt 0 ]]; then
 		wrk -t"$THREADS" -c"$CONNS" -d"$3"s --latency "$URL$2" >"$out/$1.txt" 2>&1 ||
 			die "wrk failed on $URL$2: $(tail -n 3 "$out/$1.txt")"
 	}
-	# parse FILE: prints "req/s p50_ms p99_ms requests errors non2xx"
-	parse() {
-		awk '
-		function ms(v,   n, u) {
-			n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-			if (u == "us") return n / 1000
-			if (u == "ms") return n
-			if (u == "s") return n * 1000
-			if (u == "m") return n * 60000
-			return -1
-		}
-		$1 == "50%" { p50 = ms($2) }
-		$1 == "99%" { p99 = ms($2) }
-		$1 == "Requests/sec:" { rps = $2 }
-		/ requests in / { reqs = $1 }
-		/Socket errors:/ { gsub(/,/, ""); errs = $4 + $6 + $8 + $10 }
-		/Non-2xx or 3xx responses:/ { non2xx = $5 }
-		END {
-			if (rps == "" || p50 == "" || p99 == "") exit 1
-			printf "%.1f %.3f %.3f %d %d %d\n", rps, p50, p99, reqs, errs, non2xx
-		}' "$1"
-	}
 	say "(b) wrk -t$THREADS -c$CONNS -d${DURATION}s --latency: static $STATIC_PATH, then $API"
 	if [[ $WARMUP -gt 0 ]]; then
 		run warm-static "$STATIC_PATH" "$WARMUP"
@@ -255,8 +235,8 @@ if [[ $LIST_N -gt 0 ]]; then
 	fi
 	run static "$STATIC_PATH" "$DURATION"
 	run api "$API" "$DURATION"
-	read -r s_rps s_p50 s_p99 s_reqs s_errs s_non <<<"$(parse "$out/static.txt")" || die "cannot read wrk output"
-	read -r a_rps a_p50 a_p99 a_reqs a_errs a_non <<<"$(parse "$out/api.txt")" || die "cannot read wrk output"
+	read -r s_rps s_p50 s_p99 s_reqs s_errs s_non <<<"$(wrk_parse "$out/static.txt")" || die "cannot read wrk output"
+	read -r a_rps a_p50 a_p99 a_reqs a_errs a_non <<<"$(wrk_parse "$out/api.txt")" || die "cannot read wrk output"
 	say "(b) deleting $list_made instances"
 	t0=$(now_ms)
 	for ((i = 1; i <= list_made; i++)); do
