@@ -105,22 +105,83 @@ add_tokens(struct acl_buf *b, const json_t *arr, const char *user, const char *w
 	return 0;
 }
 
-static int
-cmp_user(const void *a, const void *b)
+int
+vd_acl_user_line(const json_t *u, char **out, struct vd_error *err)
 {
-	const char *x = json_string_value(json_object_get(*(json_t *const *)a, "username"));
-	const char *y = json_string_value(json_object_get(*(json_t *const *)b, "username"));
+	const char *name = json_string_value(json_object_get(u, "username"));
+	const json_t *hashes = json_object_get(u, "password_hashes");
+	struct acl_buf b = { 0 };
+	char head[VD_ACL_NAME_MAX + 16];
+	size_t k;
+	json_t *h;
 
-	return strcmp(x ? x : "", y ? y : "");
+	*out = NULL;
+	if (name == NULL || vd_acl_check_username("username", name, err) < 0)
+		return -1;
+	snprintf(head, sizeof(head), "user %s %s", name,
+	    json_is_true(json_object_get(u, "enabled")) ? "on" : "off");
+	if (buf_add(&b, head) < 0)
+		goto oom;
+	/* one fixed order: on/off, hashes or nopass, keys, channels, commands
+	 * (C04) */
+	if (json_is_true(json_object_get(u, "nopass"))) {
+		if (buf_add(&b, " nopass") < 0)
+			goto oom;
+	} else {
+		json_array_foreach(hashes, k, h) {
+			const char *hs = json_string_value(h);
+
+			if (hs == NULL || !vd_acl_is_hash(hs)) {
+				vd_err(err, VD_EINTERNAL, "acl_render",
+				    "user '%s' has a password hash that is not lowercase 64-hex", name);
+				goto fail;
+			}
+			if (buf_add(&b, " #") < 0 || buf_add(&b, hs) < 0)
+				goto oom;
+		}
+	}
+	if (add_tokens(&b, json_object_get(u, "keys"), name, "key", err) < 0 ||
+	    add_tokens(&b, json_object_get(u, "channels"), name, "channel", err) < 0 ||
+	    add_tokens(&b, json_object_get(u, "permissions"), name, "permission", err) < 0)
+		goto fail;
+	*out = b.p;
+	return 0;
+oom:
+	vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
+fail:
+	free(b.p);
+	return -1;
+}
+
+/* The user a line is for: "user NAME ..." -> NAME, length in *n. */
+static const char *
+line_user(const char *line, size_t *n)
+{
+	const char *name = line + 5;
+
+	*n = strcspn(name, " \n");
+	return name;
+}
+
+static int
+cmp_line(const void *a, const void *b)
+{
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+	size_t nx, ny;
+	const char *px = line_user(x, &nx), *py = line_user(y, &ny);
+	int c = memcmp(px, py, nx < ny ? nx : ny);
+
+	return c != 0 ? c : (nx > ny) - (nx < ny);
 }
 
 int
-vd_acl_render(const json_t *users, const char *admin_hash, char **out, struct vd_error *err)
+vd_acl_render_lines(const char **lines, size_t n, const char *admin_hash, char **out,
+    struct vd_error *err)
 {
 	struct acl_buf b = { 0 };
-	json_t **sorted = NULL;
-	size_t n = json_array_size(users), i;
-	char line[200];
+	const char **sorted = NULL;
+	char head[200];
+	size_t i;
 
 	*out = NULL;
 	if (!vd_acl_is_hash(admin_hash))
@@ -130,56 +191,30 @@ vd_acl_render(const json_t *users, const char *admin_hash, char **out, struct vd
 	sorted = calloc(n ? n : 1, sizeof(*sorted));
 	if (sorted == NULL)
 		return vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
-	for (i = 0; i < n; i++)
-		sorted[i] = json_array_get(users, i);
-	qsort(sorted, n, sizeof(*sorted), cmp_user);
+	for (i = 0; i < n; i++) {
+		if (strncmp(lines[i], "user ", 5) != 0 || strchr(lines[i], '\n') != NULL) {
+			vd_err(err, VD_EINTERNAL, "acl_render", "a stored ACL line is malformed");
+			goto fail;
+		}
+		sorted[i] = lines[i];
+	}
+	qsort(sorted, n, sizeof(*sorted), cmp_line);
 	/* without this line ACL LOAD recreates default as `on nopass` with every
 	 * permission (C02) */
-	snprintf(line, sizeof(line), "user default off resetpass resetkeys resetchannels -@all\n"
+	snprintf(head, sizeof(head), "user default off resetpass resetkeys resetchannels -@all\n"
 	    "user %s on #%s ~* &* +@all\n", VD_ACL_ADMIN_USER, admin_hash);
-	if (buf_add(&b, line) < 0)
+	if (buf_add(&b, head) < 0)
 		goto oom;
 	for (i = 0; i < n; i++) {
-		const json_t *u = sorted[i];
-		const char *name = json_string_value(json_object_get(u, "username"));
-		const json_t *hashes = json_object_get(u, "password_hashes");
-		size_t k;
-		json_t *h;
+		if (i > 0 && cmp_line(&sorted[i - 1], &sorted[i]) == 0) {
+			size_t len;
+			const char *name = line_user(sorted[i], &len);
 
-		if (name == NULL || vd_acl_check_username("username", name, err) < 0)
-			goto fail;
-		if (i > 0 && strcmp(name, json_string_value(json_object_get(sorted[i - 1], "username"))) == 0) {
 			/* since Valkey 7 a duplicate fails the whole load (C01) */
-			vd_err(err, VD_ECONFLICT, "duplicate_user", "user '%s' appears twice", name);
+			vd_err(err, VD_ECONFLICT, "duplicate_user", "user '%.*s' appears twice", (int)len, name);
 			goto fail;
 		}
-		snprintf(line, sizeof(line), "user %s %s", name,
-		    json_is_true(json_object_get(u, "enabled")) ? "on" : "off");
-		if (buf_add(&b, line) < 0)
-			goto oom;
-		/* one fixed order: on/off, hashes or nopass, keys, channels,
-		 * commands (C04) */
-		if (json_is_true(json_object_get(u, "nopass"))) {
-			if (buf_add(&b, " nopass") < 0)
-				goto oom;
-		} else {
-			json_array_foreach(hashes, k, h) {
-				const char *hs = json_string_value(h);
-
-				if (hs == NULL || !vd_acl_is_hash(hs)) {
-					vd_err(err, VD_EINTERNAL, "acl_render",
-					    "user '%s' has a password hash that is not lowercase 64-hex", name);
-					goto fail;
-				}
-				if (buf_add(&b, " #") < 0 || buf_add(&b, hs) < 0)
-					goto oom;
-			}
-		}
-		if (add_tokens(&b, json_object_get(u, "keys"), name, "key", err) < 0 ||
-		    add_tokens(&b, json_object_get(u, "channels"), name, "channel", err) < 0 ||
-		    add_tokens(&b, json_object_get(u, "permissions"), name, "permission", err) < 0)
-			goto fail;
-		if (buf_add(&b, "\n") < 0)
+		if (buf_add(&b, sorted[i]) < 0 || buf_add(&b, "\n") < 0)
 			goto oom;
 	}
 	free(sorted);
@@ -191,6 +226,30 @@ fail:
 	free(sorted);
 	free(b.p);
 	return -1;
+}
+
+int
+vd_acl_render(const json_t *users, const char *admin_hash, char **out, struct vd_error *err)
+{
+	size_t n = json_array_size(users), i;
+	char **lines;
+	int ret = -1;
+
+	*out = NULL;
+	if (n > VD_ACL_MAX_USERS)
+		return vd_err(err, VD_EINVALID, "too_many_users", "at most %d ACL users", VD_ACL_MAX_USERS);
+	lines = calloc(n ? n : 1, sizeof(*lines));
+	if (lines == NULL)
+		return vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
+	for (i = 0; i < n; i++)
+		if (vd_acl_user_line(json_array_get(users, i), &lines[i], err) < 0)
+			goto done;
+	ret = vd_acl_render_lines((const char **)lines, n, admin_hash, out, err);
+done:
+	for (i = 0; i < n; i++)
+		free(lines[i]);
+	free(lines);
+	return ret;
 }
 
 /* ---- rules ---- */

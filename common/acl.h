@@ -69,4 +69,15 @@ json_t *vd_acl_user_view(const json_t *user);
  * says why) a duplicate user, a malformed hash or name. */
 int vd_acl_render(const json_t *users, const char *admin_hash, char **out, struct vd_error *err);
 
+/* One user's line of the file ("user NAME on #... ~... &... +..."), without
+ * a newline, into a new string. */
+int vd_acl_user_line(const json_t *user, char **out, struct vd_error *err);
+
+/* The file from lines made by vd_acl_user_line, in any order: default and
+ * the admin user first, then the users by name; a duplicate is refused.
+ * Keeping each user's line lets a change to one user of thousands render
+ * the file without reading every record. */
+int vd_acl_render_lines(const char **lines, size_t n, const char *admin_hash, char **out,
+    struct vd_error *err);
+
 #endif

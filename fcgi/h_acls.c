@@ -174,28 +174,6 @@ end_sessions(redisContext *c, const char *name)
 	return n;
 }
 
-static int
-store_user(struct vd_ctx *ctx, const char *id, const char *name, const json_t *user,
-    struct vd_error *err)
-{
-	char key[96], *text = NULL;
-	redisReply *r;
-
-	vd_inst_key(key, sizeof(key), "aclusers:", id);
-	if (user == NULL) {
-		r = vd_store_cmdv(ctx->store, err, "HDEL", key, name, NULL);
-	} else {
-		if ((text = json_dumps(user, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
-			return vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
-		r = vd_store_cmdv(ctx->store, err, "HSET", key, name, text, NULL);
-		free(text);
-	}
-	if (r == NULL)
-		return -1;
-	freeReplyObject(r);
-	return 0;
-}
-
 /* The whole flow of one change; user_json is the request body (NULL for a
  * delete). On success *view holds what the API shows of the user. */
 static int
@@ -204,13 +182,12 @@ acl_change(struct vd_ctx *ctx, const char *id, enum acl_op op, const char *name,
 {
 	struct vd_inst_lock lk = { .held = 0 };
 	struct vd_instance_paths paths;
-	json_t *rec = NULL, *spec = NULL, *users = NULL, *settings = NULL, *user = NULL;
+	json_t *rec = NULL, *spec = NULL, *lines = NULL, *settings = NULL, *user = NULL;
 	char pw[VD_INST_ADMIN_PASSWORD_MAX], hash[65], *text = NULL, *old = NULL;
 	redisContext *c = NULL;
 	struct reload_ctx rc;
 	long long before = 0;
 	size_t oldlen = 0;
-	long at;
 	int must_end = 0, running, ret = -1, min_len;
 	long long now = time(NULL);
 
@@ -233,43 +210,72 @@ acl_change(struct vd_ctx *ctx, const char *id, enum acl_op op, const char *name,
 		goto done;
 	}
 	if ((settings = vd_settings_load(ctx->store, err)) == NULL ||
-	    (users = vd_inst_users_load(ctx, id, err)) == NULL ||
 	    vd_inst_admin_password(ctx, rec, pw, sizeof(pw), err) < 0 ||
 	    vd_instance_paths(ctx->cfg->data_dir, id, &paths, err) < 0)
 		goto done;
 	min_len = (int)json_integer_value(json_object_get(settings, "acl_password_min_length"));
-	at = find_user(users, name);
+	vd_err_clear(err);
+	user = vd_inst_user_load(ctx, id, name, err);
+	if (user == NULL && err->kind != VD_OK)
+		goto done;
 	switch (op) {
 	case ACL_ADD:
-		if (at >= 0) {
+		if (user != NULL) {
 			vd_err(err, VD_ECONFLICT, "user_exists", "user '%s' exists; change it with PUT", name);
 			goto done;
 		}
 		if (vd_acl_user_from_request(body, min_len, 0, now, "", &user, err) < 0)
 			goto done;
-		json_array_append(users, user);
 		break;
 	case ACL_UPDATE:
-		if (at < 0) {
+		if (user == NULL) {
 			vd_err(err, VD_ENOTFOUND, "user_not_found", "instance '%s' has no user '%s'", id, name);
 			goto done;
 		}
-		user = json_incref(json_array_get(users, (size_t)at));
 		if (vd_acl_user_update(user, body, min_len, now, &must_end, err) < 0)
 			goto done;
 		break;
 	case ACL_DELETE:
-		if (at < 0) {
+		if (user == NULL) {
 			vd_err(err, VD_ENOTFOUND, "user_not_found", "instance '%s' has no user '%s'", id, name);
 			goto done;
 		}
-		json_array_remove(users, (size_t)at);
 		must_end = 1;
 		break;
 	}
-	vd_crypto_sha256_hex(pw, strlen(pw), hash);
-	if (vd_acl_render(users, hash, &text, err) < 0)
+	/* the file from every user's stored line, this user's made anew: a
+	 * change to one user of thousands reads no other record */
+	if ((lines = vd_inst_lines_load(ctx, id, err)) == NULL)
 		goto done;
+	if (op == ACL_DELETE) {
+		json_object_del(lines, name);
+	} else {
+		char *line;
+
+		if (vd_acl_user_line(user, &line, err) < 0)
+			goto done;
+		json_object_set_new(lines, name, json_string(line));
+		free(line);
+	}
+	vd_crypto_sha256_hex(pw, strlen(pw), hash);
+	{
+		const char **list = calloc(json_object_size(lines) + 1, sizeof(*list));
+		const char *k;
+		json_t *v;
+		size_t n = 0;
+		int rendered;
+
+		if (list == NULL) {
+			vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
+			goto done;
+		}
+		json_object_foreach(lines, k, v)
+			list[n++] = json_string_value(v);
+		rendered = vd_acl_render_lines(list, n, hash, &text, err);
+		free(list);
+		if (rendered < 0)
+			goto done;
+	}
 	if (vd_fs_read(paths.acl_file, ACL_FILE_MAX, &old, &oldlen, err) < 0)
 		goto done;
 	if ((running = vd_inst_change_mode(rec, err)) < 0)
@@ -285,7 +291,7 @@ acl_change(struct vd_ctx *ctx, const char *id, enum acl_op op, const char *name,
 	if (swap_and_load(c, &paths, text, old, oldlen, reload_previous, &rc, err) < 0)
 		goto done;
 	*loaded = c != NULL;
-	if (store_user(ctx, id, name, op == ACL_DELETE ? NULL : user, err) < 0) {
+	if (vd_inst_user_store(ctx, id, name, op == ACL_DELETE ? NULL : user, err) < 0) {
 		/* the store is the source of truth: put the file and server back */
 		struct vd_error ignored;
 
@@ -314,7 +320,7 @@ done:
 	free(old);
 	json_decref(rec);
 	json_decref(spec);
-	json_decref(users);
+	json_decref(lines);
 	json_decref(settings);
 	json_decref(user);
 	return ret;

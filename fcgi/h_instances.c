@@ -429,26 +429,13 @@ vd_h_instances_create(struct vd_ctx *ctx, struct vd_req *req, struct vd_resp *re
 		goto done;
 	/* the users go to the store last: until here nothing else reads them */
 	{
-		char key[96];
 		size_t i;
 		json_t *u;
 
-		vd_inst_key(key, sizeof(key), "aclusers:", id);
-		json_array_foreach(users, i, u) {
-			char *text = json_dumps(u, JSON_COMPACT | JSON_SORT_KEYS);
-			redisReply *r;
-
-			if (text == NULL) {
-				vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
+		json_array_foreach(users, i, u)
+			if (vd_inst_user_store(ctx, id, json_string_value(json_object_get(u, "username")), u,
+			    err) < 0)
 				goto done;
-			}
-			r = vd_store_cmdv(ctx->store, err, "HSET", key,
-			    json_string_value(json_object_get(u, "username")), text, NULL);
-			free(text);
-			if (r == NULL)
-				goto done;
-			freeReplyObject(r);
-		}
 	}
 	vd_inst_now_str(now, sizeof(now));
 	if (vd_inst_record_set(ctx, id, err, "state", "running", "state_at", now, "container_id", cid, "ip", ip,

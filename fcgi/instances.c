@@ -190,7 +190,7 @@ vd_instances_teardown(struct vd_ctx *ctx, const char *id, long port, int keep_da
     int no_container, struct vd_error *err)
 {
 	struct vd_instance_paths p;
-	char path[160], key[96], pkey[32];
+	char path[160], key[96], pkey[32], pkey2[96];
 	const char *owner;
 	json_t *c = NULL;
 	long status;
@@ -248,7 +248,8 @@ vd_instances_teardown(struct vd_ctx *ctx, const char *id, long port, int keep_da
 		freeReplyObject(r);
 	}
 	vd_inst_key(key, sizeof(key), "aclusers:", id);
-	r = vd_store_cmdv(ctx->store, err, "DEL", key, NULL);
+	vd_inst_key(pkey2, sizeof(pkey2), "acllines:", id);
+	r = vd_store_cmdv(ctx->store, err, "DEL", key, pkey2, NULL);
 	if (r == NULL)
 		return -1;
 	freeReplyObject(r);
@@ -439,4 +440,101 @@ vd_inst_unknown_command(struct vd_ctx *ctx, const char *cmd)
 	if (r != NULL)
 		freeReplyObject(r);
 	return unknown;
+}
+
+int
+vd_inst_user_store(struct vd_ctx *ctx, const char *id, const char *name, const json_t *user,
+    struct vd_error *err)
+{
+	char ukey[96], lkey[96], *text = NULL, *line = NULL;
+	redisReply *r;
+
+	vd_inst_key(ukey, sizeof(ukey), "aclusers:", id);
+	vd_inst_key(lkey, sizeof(lkey), "acllines:", id);
+	if (user == NULL) {
+		r = vd_store_cmdv(ctx->store, err, "EVAL",
+		    "redis.call('HDEL', KEYS[1], ARGV[1]) return redis.call('HDEL', KEYS[2], ARGV[1])",
+		    "2", ukey, lkey, name, NULL);
+	} else {
+		if (vd_acl_user_line(user, &line, err) < 0)
+			return -1;
+		if ((text = json_dumps(user, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+			free(line);
+			return vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
+		}
+		r = vd_store_cmdv(ctx->store, err, "EVAL",
+		    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])",
+		    "2", ukey, lkey, name, text, line, NULL);
+		free(text);
+		free(line);
+	}
+	if (r == NULL)
+		return -1;
+	freeReplyObject(r);
+	return 0;
+}
+
+json_t *
+vd_inst_user_load(struct vd_ctx *ctx, const char *id, const char *name, struct vd_error *err)
+{
+	char key[96];
+	redisReply *r;
+	json_t *u = NULL;
+
+	vd_inst_key(key, sizeof(key), "aclusers:", id);
+	r = vd_store_cmdv(ctx->store, err, "HGET", key, name, NULL);
+	if (r == NULL)
+		return NULL;
+	if (r->type == REDIS_REPLY_STRING)
+		u = json_loadb(r->str, r->len, 0, NULL);
+	freeReplyObject(r);
+	return u;
+}
+
+json_t *
+vd_inst_lines_load(struct vd_ctx *ctx, const char *id, struct vd_error *err)
+{
+	char ukey[96], lkey[96];
+	redisReply *r, *n;
+	json_t *lines;
+	long long users = 0;
+
+	vd_inst_key(ukey, sizeof(ukey), "aclusers:", id);
+	vd_inst_key(lkey, sizeof(lkey), "acllines:", id);
+	if ((n = vd_store_cmdv(ctx->store, err, "HLEN", ukey, NULL)) == NULL)
+		return NULL;
+	users = n->type == REDIS_REPLY_INTEGER ? n->integer : 0;
+	freeReplyObject(n);
+	if ((r = vd_store_cmdv(ctx->store, err, "HGETALL", lkey, NULL)) == NULL)
+		return NULL;
+	lines = vd_valkey_pairs_json(r);
+	freeReplyObject(r);
+	if (lines != NULL && (long long)json_object_size(lines) != users) {
+		/* records without lines: render and keep them, once */
+		json_t *all = vd_inst_users_load(ctx, id, err), *u;
+		size_t i;
+
+		json_decref(lines);
+		lines = NULL;
+		if (all == NULL)
+			return NULL;
+		lines = json_object();
+		json_array_foreach(all, i, u) {
+			const char *name = json_string_value(json_object_get(u, "username"));
+			char *line;
+
+			if (name == NULL || vd_inst_user_store(ctx, id, name, u, err) < 0 ||
+			    vd_acl_user_line(u, &line, err) < 0) {
+				json_decref(all);
+				json_decref(lines);
+				return NULL;
+			}
+			json_object_set_new(lines, name, json_string(line));
+			free(line);
+		}
+		json_decref(all);
+	}
+	if (lines == NULL)
+		vd_err(err, VD_EINTERNAL, "no_memory", "out of memory");
+	return lines;
 }

@@ -8,6 +8,7 @@
  *                            ip, started_at, last_error, admin_secret (sealed)
  *   port:<port>              the id holding a host port
  *   aclusers:<id>            hash: username -> user record (JSON, see acl.h)
+ *   acllines:<id>            hash: username -> the user's line of the ACL file
  *   lock:instance:<id>       per-instance lock (SET NX PX, compare-and-delete)
  *   instances:version        bumped by every write to any of the above that a
  *                            listing shows, so workers can keep a rendered list
@@ -57,6 +58,20 @@ json_t *vd_inst_record_spec(const json_t *rec);
 /* Sets fields of instance:<id>: pairs of strings ending with NULL (and
  * bumps instances:version in the same step). */
 int vd_inst_record_set(struct vd_ctx *ctx, const char *id, struct vd_error *err, ...);
+
+/* Stores one ACL user's record and its rendered line together (user NULL:
+ * removes both). */
+int vd_inst_user_store(struct vd_ctx *ctx, const char *id, const char *name, const json_t *user,
+    struct vd_error *err);
+
+/* One stored ACL user (new reference), NULL when there is none (err set
+ * only when the store failed). */
+json_t *vd_inst_user_load(struct vd_ctx *ctx, const char *id, const char *name, struct vd_error *err);
+
+/* Every user's rendered line, as an object username -> line (new
+ * reference); lines missing for records (a store written before lines
+ * were kept) are rendered and stored first. */
+json_t *vd_inst_lines_load(struct vd_ctx *ctx, const char *id, struct vd_error *err);
 
 /* The stored ACL users of an instance as a JSON array (new reference). */
 json_t *vd_inst_users_load(struct vd_ctx *ctx, const char *id, struct vd_error *err);

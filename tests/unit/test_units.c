@@ -1036,6 +1036,28 @@ START_TEST(test_acl_user_records)
 }
 END_TEST
 
+/* Lines kept per user render the same file in any order; a duplicate is
+ * refused (C01). */
+START_TEST(test_acl_render_lines)
+{
+	const char *lines[] = { "user zed on nopass ~z +get", "user app on nopass ~a +get",
+	    "user app2 off nopass ~b +get" };
+	const char *dup[] = { "user app on nopass ~a +get", "user app off nopass ~x +set" };
+	const char *bad[] = { "user app on\nuser evil on nopass" };
+	struct vd_error e;
+	char *out;
+
+	ck_assert_int_eq(vd_acl_render_lines(lines, 3, H1, &out, &e), 0);
+	ck_assert_ptr_nonnull(strstr(out, "+@all\nuser app on nopass ~a +get\nuser app2 off nopass ~b +get\n"
+	    "user zed on nopass ~z +get\n"));
+	ck_assert_int_eq(strncmp(out, "user default off", 16), 0);
+	free(out);
+	ck_assert_int_eq(vd_acl_render_lines(dup, 2, H1, &out, &e), -1);
+	ck_assert_str_eq(e.code, "duplicate_user");
+	ck_assert_int_eq(vd_acl_render_lines(bad, 1, H1, &out, &e), -1);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1071,6 +1093,7 @@ main(void)
 	tcase_add_test(tc, test_logs_malformed);
 	tcase_add_test(tc, test_acl_render);
 	tcase_add_test(tc, test_acl_render_refuses);
+	tcase_add_test(tc, test_acl_render_lines);
 	tcase_add_test(tc, test_acl_checks);
 	tcase_add_test(tc, test_acl_rules_accepted);
 	tcase_add_test(tc, test_acl_rules_refused);
