@@ -62,6 +62,7 @@ static struct {
 	struct kind_state kinds[KIND_N];
 	unsigned gen;
 	time_t started;
+	pid_t gone_group;          /* process group of a dead nginx/store, until it is empty */
 	int stopping;              /* 0 running, 1 draining, 2 stopping the store */
 	time_t deadline;
 	int exit_code;
@@ -343,8 +344,10 @@ pool_reap(void)
 			vd_log_warnx("%s exited unexpectedly with status %d", what, WEXITSTATUS(status));
 		/* a program we exec'd may leave children (nginx workers) behind:
 		 * they go with it, or the next one finds its port taken */
-		if (c->kind == KIND_NGINX || c->kind == KIND_STORE)
+		if (c->kind == KIND_NGINX || c->kind == KIND_STORE) {
 			kill(-pid, SIGKILL);
+			pool.gone_group = pid;
+		}
 		if (crashed && c->kind == KIND_NGINX && pool.stopping == 0 && WIFEXITED(status) &&
 		    WEXITSTATUS(status) != 0 &&
 		    now - c->started < POOL_EARLY_EXIT && pool.kinds[KIND_NGINX].ncrash == 0) {
@@ -391,6 +394,13 @@ pool_fill(void)
 	}
 	if (now >= pool.kinds[KIND_HOUSEKEEPER].next_start && pool_count(KIND_HOUSEKEEPER, 1) == 0)
 		pool_spawn(KIND_HOUSEKEEPER, 0);
+	/* a successor waits until its predecessor's group is gone: nginx workers
+	 * hold the port until they have exited */
+	if (pool.gone_group != 0) {
+		if (kill(-pool.gone_group, 0) == 0)
+			return;
+		pool.gone_group = 0;
+	}
 	if (pool.manage_store && now >= pool.kinds[KIND_STORE].next_start &&
 	    pool_count(KIND_STORE, 0) == 0)
 		pool_spawn(KIND_STORE, 0);

@@ -263,9 +263,8 @@ def test_spa_fallback_and_caching(shared_stack):
 
 
 def test_missing_immutable_asset_is_not_cached_for_a_year(shared_stack):
-    """BUG (fails today): nginx/valdock.conf.in line 98 adds the immutable
-    Cache-Control `always`, i.e. to the 404 of a missing asset too, so a
-    browser or proxy keeps that 404 for a year."""
+    """The year-long immutable Cache-Control goes on hashed assets only, never
+    on the 404 of a missing one (a browser or proxy would keep it)."""
     r = shared_stack.get("/_app/immutable/x.js")
     assert r.status == 404
     cc = r.header("Cache-Control")
@@ -273,10 +272,8 @@ def test_missing_immutable_asset_is_not_cached_for_a_year(shared_stack):
 
 
 def test_pool_unreachable_answers_503_json(stacks):
-    """BUG (fails today): nginx/valdock.conf.in line 89 sends 502/504 to
-    @pool_down, whose `return 503` is meant to answer 503; without `=503` on
-    the error_page nginx keeps the original 502, so clients get
-    `502 Bad Gateway` with the pool_unavailable body."""
+    """A pool that does not answer is a 503 with the pool_unavailable JSON
+    body (error_page 502 504 =503), not nginx's 502."""
     s = stacks().start()
     sock = s.data / "run" / "fcgi.sock"
     hidden = s.data / "run" / "fcgi.sock.hidden"
