@@ -84,8 +84,7 @@ fi
 
 # run NAME PATH SECONDS: runs wrk, keeps its output in $out/NAME.txt
 run() {
-	wrk -t"$THREADS" -c"$CONNS" -d"$3"s --latency "$URL$2" >"$out/$1.txt" 2>&1 ||
-		die "wrk failed on $URL$2: $(tail -n 3 "$out/$1.txt")"
+	wrk_run "$out/$1.txt" "$URL$2" "$3" "$THREADS" "$CONNS"
 }
 
 say "wrk -t$THREADS -c$CONNS -d${DURATION}s --latency, $ROUNDS rounds of (static, api), ${WARMUP}s warm-up each, on $(nproc) cores"

@@ -225,8 +225,7 @@ if [[ $LIST_N -gt 0 ]]; then
 	[[ $sc == "200 "* && ${sc#200 } != text/html* ]] || die "GET $URL$STATIC_PATH answered '$sc', not a static file"
 
 	run() {
-		wrk -t"$THREADS" -c"$CONNS" -d"$3"s --latency "$URL$2" >"$out/$1.txt" 2>&1 ||
-			die "wrk failed on $URL$2: $(tail -n 3 "$out/$1.txt")"
+		wrk_run "$out/$1.txt" "$URL$2" "$3" "$THREADS" "$CONNS"
 	}
 	say "(b) wrk -t$THREADS -c$CONNS -d${DURATION}s --latency: static $STATIC_PATH, then $API"
 	if [[ $WARMUP -gt 0 ]]; then

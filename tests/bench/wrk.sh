@@ -25,3 +25,8 @@ wrk_parse() {
 		printf "%.2f %.3f %.3f %d %d %d\n", rps, p50, p99, reqs, errs, non2xx
 	}' "$1"
 }
+
+# wrk_run FILE URL SECONDS THREADS CONNS: one wrk run with --latency, its output kept in FILE; dies when wrk fails.
+wrk_run() {
+	wrk -t"$4" -c"$5" -d"$3"s --latency "$2" >"$1" 2>&1 || die "wrk failed on $2: $(tail -n 3 "$1")"
+}
